@@ -1,0 +1,65 @@
+'use strict';
+
+// rust-net's Server: Node's own net.Server, with the listening socket
+// created, bound and accepted on in Rust.
+//
+// Node's Server funnels every way of starting to listen through one method,
+// `_listen2` (setupListenHandle in lib/net.js), which creates a TCP or Pipe
+// handle when the server has none yet and then drives it. We override exactly
+// that creation step and hand Node's code a handle backed by the native
+// Listener. Everything a program observes — argument validation and its
+// errors, the DNS lookup for host names, 'listening' on the next tick,
+// bind/listen errors, address(), close(), maxConnections and 'drop', cluster
+// workers — is therefore Node's own behaviour, for the Node version running.
+
+const net = require('net');
+const {
+  BindErrorHandle,
+  DEFAULT_IPV4_ADDR,
+  DEFAULT_IPV6_ADDR,
+  createServerHandle,
+} = require('./handle');
+
+const NodeServer = net.Server;
+const nodeSetupListenHandle = NodeServer.prototype._listen2;
+
+function Server(options, connectionListener) {
+  if (!(this instanceof Server)) return new Server(options, connectionListener);
+  Reflect.apply(NodeServer, this, [options, connectionListener]);
+}
+Object.setPrototypeOf(Server.prototype, NodeServer.prototype);
+Object.setPrototypeOf(Server, NodeServer);
+
+// Mirrors lib/net.js setupListenHandle's handle creation. A handle that is
+// already there (given to listen(), or sent by a cluster primary) is used as
+// Node would use it.
+function setupListenHandle(address, port, addressType, backlog, fd, flags) {
+  if (!this._handle) {
+    let rval = null;
+
+    // No address: try the unspecified IPv6 address, to see if IPv6 is there.
+    if (!address && typeof fd !== 'number') {
+      rval = createServerHandle(DEFAULT_IPV6_ADDR, port, 6, fd, flags);
+      if (typeof rval === 'number') {
+        rval = null;
+        address = DEFAULT_IPV4_ADDR;
+        addressType = 4;
+      } else {
+        address = DEFAULT_IPV6_ADDR;
+        addressType = 6;
+      }
+    }
+
+    if (rval === null) rval = createServerHandle(address, port, addressType, fd, flags);
+    this._handle = typeof rval === 'number' ? new BindErrorHandle(rval) : rval;
+  }
+  return Reflect.apply(nodeSetupListenHandle, this,
+                       [address, port, addressType, backlog, fd, flags]);
+}
+Server.prototype._listen2 = setupListenHandle;
+
+function createServer(options, connectionListener) {
+  return new Server(options, connectionListener);
+}
+
+module.exports = { Server, createServer };

@@ -1,0 +1,297 @@
+//! rust-net's native half: the listening socket of a Node `net.Server`, in Rust.
+//!
+//! This file is only the N-API surface. Set-up lives in [`socket`], the accept
+//! loop and descriptor handoff in [`accept`], errno mapping in [`errno`].
+//! Every method returns libuv-style results (0 or a negative errno) rather
+//! than throwing, because Node's own `net` code decides what to throw or emit
+//! for each failure and JavaScript passes these numbers straight to it.
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod accept;
+mod errno;
+mod reserve;
+mod runtime;
+mod socket;
+
+use std::os::fd::{AsRawFd, IntoRawFd};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::CleanupEnvHook;
+use napi_derive::napi;
+
+use accept::Acceptor;
+use socket::{Bound, Kind};
+
+/// The JavaScript callback of a listening server: `(err, fds)`, where `err` is
+/// 0 or a libuv errno from `accept` and `fds` are new connections it now owns.
+type ConnectionCallback<'a> = Function<'a, FnArgs<(i32, Vec<i32>)>, Unknown<'static>>;
+type Wake = ThreadsafeFunction<(), Unknown<'static>, FnArgs<(i32, Vec<i32>)>, Status, false>;
+
+/// `ref()`/`unref()` of a threadsafe function: whether it keeps the event
+/// loop alive, which is what a listening Node server does unless unref'd.
+fn set_referenced(env: &Env, wake: &Wake, referenced: bool) -> Result<()> {
+    wake.handle.with_read_aborted(|aborted| {
+        if aborted {
+            return Ok(());
+        }
+        // SAFETY: the function is not aborted, so N-API still owns a live
+        // threadsafe function, and we are on its environment's thread.
+        let status = unsafe {
+            if referenced {
+                napi::sys::napi_ref_threadsafe_function(env.raw(), wake.raw())
+            } else {
+                napi::sys::napi_unref_threadsafe_function(env.raw(), wake.raw())
+            }
+        };
+        if status == napi::sys::Status::napi_ok {
+            Ok(())
+        } else {
+            Err(Error::from_status(Status::from(status)))
+        }
+    })
+}
+
+/// `getsockname()` of a TCP listener, in Node's shape.
+#[napi(object)]
+pub struct SocketName {
+    pub address: String,
+    pub family: String,
+    pub port: u32,
+}
+
+/// One listening socket: bound (or adopted), then listening and accepting.
+#[napi]
+pub struct Listener {
+    bound: Option<Bound>,
+    kind: Option<Kind>,
+    acceptor: Option<Arc<Acceptor>>,
+    wake: Option<Arc<Wake>>,
+    cleanup: Option<CleanupEnvHook<Weak<Acceptor>>>,
+    /// The socket file a pipe server created, removed on close as libuv does.
+    unlink_on_close: Option<PathBuf>,
+}
+
+#[napi]
+impl Listener {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Listener {
+            bound: None,
+            kind: None,
+            acceptor: None,
+            wake: None,
+            cleanup: None,
+            unlink_on_close: None,
+        }
+    }
+
+    fn set_bound(&mut self, result: std::result::Result<Bound, i32>) -> i32 {
+        match result {
+            Ok(bound) => {
+                self.kind = Some(bound.kind);
+                self.bound = Some(bound);
+                0
+            }
+            Err(code) => code,
+        }
+    }
+
+    /// Creates and binds a TCP socket. `ipv6` selects the address family of
+    /// the literal, as Node's `bind` vs `bind6`.
+    #[napi(catch_unwind)]
+    pub fn bind_tcp(&mut self, address: String, port: u32, ipv6: bool, ipv6_only: bool) -> i32 {
+        if self.kind.is_some() {
+            return errno::UV_EINVAL;
+        }
+        let Ok(port) = u16::try_from(port) else {
+            return errno::UV_EINVAL;
+        };
+        self.set_bound(socket::bind_tcp(&address, port, ipv6, ipv6_only))
+    }
+
+    /// Creates a Unix domain socket bound at `path` (abstract if it starts
+    /// with a NUL byte).
+    #[napi(catch_unwind)]
+    pub fn bind_pipe(&mut self, path: String) -> i32 {
+        if self.kind.is_some() {
+            return errno::UV_EINVAL;
+        }
+        let code = self.set_bound(socket::bind_pipe(path.as_bytes()));
+        if code == 0 && !path.starts_with('\0') {
+            self.unlink_on_close = Some(PathBuf::from(path));
+        }
+        code
+    }
+
+    /// Adopts an existing socket descriptor (`listen({ fd })`).
+    #[napi(catch_unwind)]
+    pub fn open(&mut self, fd: i32) -> i32 {
+        if self.kind.is_some() {
+            return errno::UV_EINVAL;
+        }
+        self.set_bound(socket::adopt(fd))
+    }
+
+    /// `"tcp"`, `"pipe"`, or null before a socket exists.
+    #[napi(getter)]
+    pub fn kind(&self) -> Option<&'static str> {
+        self.kind.map(|kind| match kind {
+            Kind::Tcp => "tcp",
+            Kind::Pipe => "pipe",
+        })
+    }
+
+    /// The listening descriptor, or -1 when there is none.
+    #[napi(getter)]
+    pub fn fd(&self) -> i32 {
+        if let Some(acceptor) = &self.acceptor {
+            return acceptor.with_listener(|s| s.as_raw_fd()).unwrap_or(-1);
+        }
+        self.bound.as_ref().map_or(-1, |b| socket::raw(&b.socket))
+    }
+
+    /// Starts listening and accepting. Connections (and accept errors) are
+    /// reported through `onconnection`, in batches.
+    #[napi(catch_unwind)]
+    pub fn listen(&mut self, env: Env, backlog: i32, onconnection: ConnectionCallback) -> Result<i32> {
+        let Some(bound) = self.bound.as_ref() else {
+            return Ok(errno::UV_EINVAL);
+        };
+        if let Err(code) = socket::listen(bound, backlog) {
+            return Ok(code);
+        }
+        let handle = runtime::handle().map_err(|e| Error::from_reason(e.to_string()))?;
+        reserve::ensure();
+        let Some(bound) = self.bound.take() else {
+            return Ok(errno::UV_EINVAL);
+        };
+        let acceptor = match Acceptor::new(bound.socket, backlog, &handle) {
+            Ok(acceptor) => acceptor,
+            Err(err) => return Ok(errno::uv_code(&err)),
+        };
+
+        let delivering = Arc::clone(&acceptor);
+        let wake: Arc<Wake> = Arc::new(onconnection
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .build_callback(move |_ctx| {
+                // On the JavaScript thread: from here on JavaScript owns them.
+                let batch = delivering.take();
+                let fds = batch.fds.into_iter().map(IntoRawFd::into_raw_fd).collect();
+                Ok(FnArgs::from((batch.error, fds)))
+            })?);
+
+        self.cleanup = Some(env.add_env_cleanup_hook(Arc::downgrade(&acceptor), |acceptor| {
+            // The environment (a worker, or the main thread at exit) is going
+            // away: stop accepting and close whatever JavaScript never took.
+            if let Some(acceptor) = acceptor.upgrade() {
+                acceptor.shutdown();
+            }
+        })?);
+
+        let task_wake = Arc::clone(&wake);
+        handle.spawn(Arc::clone(&acceptor).run(move || {
+            task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+        }));
+        self.wake = Some(wake);
+        self.acceptor = Some(acceptor);
+        Ok(0)
+    }
+
+    /// The bound address of a TCP socket, or a libuv errno.
+    #[napi(catch_unwind)]
+    pub fn getsockname(&self) -> Either<SocketName, i32> {
+        let result = if let Some(acceptor) = &self.acceptor {
+            acceptor
+                .with_listener(socket::local_address)
+                .unwrap_or(Err(-libc::EBADF))
+        } else if let Some(bound) = &self.bound {
+            socket::local_address(&bound.socket)
+        } else {
+            Err(-libc::EBADF)
+        };
+        match result {
+            Ok(addr) => Either::A(SocketName {
+                address: addr.ip().to_string(),
+                family: if addr.is_ipv4() { "IPv4" } else { "IPv6" }.to_string(),
+                port: u32::from(addr.port()),
+            }),
+            Err(code) => Either::B(code),
+        }
+    }
+
+    /// Makes a pipe server's socket file readable and/or writable by all.
+    #[napi(catch_unwind)]
+    pub fn chmod(&self, readable: bool, writable: bool) -> i32 {
+        let result = if let Some(acceptor) = &self.acceptor {
+            acceptor
+                .with_listener(|s| socket::chmod_pipe(s, readable, writable))
+                .unwrap_or(Err(-libc::EBADF))
+        } else if let Some(bound) = &self.bound {
+            socket::chmod_pipe(&bound.socket, readable, writable)
+        } else {
+            Err(-libc::EBADF)
+        };
+        result.err().unwrap_or(0)
+    }
+
+    /// Keeps the event loop alive while listening (the default).
+    #[napi(js_name = "ref", catch_unwind)]
+    pub fn refer(&mut self, env: Env) -> Result<()> {
+        match &self.wake {
+            Some(wake) => set_referenced(&env, wake, true),
+            None => Ok(()),
+        }
+    }
+
+    /// Lets the process exit while this server still listens.
+    #[napi(catch_unwind)]
+    pub fn unref(&mut self, env: Env) -> Result<()> {
+        match &self.wake {
+            Some(wake) => set_referenced(&env, wake, false),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops listening now: when this returns the port (or path) is free, and
+    /// connections accepted but not yet handed to JavaScript are closed.
+    #[napi(catch_unwind)]
+    pub fn close(&mut self, env: Env) -> Result<()> {
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.shutdown();
+        }
+        self.bound = None;
+        if let Some(wake) = self.wake.take() {
+            // The accept task may hold its clone a moment longer; it must not
+            // keep the process alive meanwhile.
+            set_referenced(&env, &wake, false)?;
+        }
+        if let Some(hook) = self.cleanup.take() {
+            env.remove_env_cleanup_hook(hook)?;
+        }
+        if let Some(path) = self.unlink_on_close.take() {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+
+    /// Closes descriptors that JavaScript received but could not wrap.
+    #[napi(catch_unwind)]
+    pub fn close_fds(fds: Vec<i32>) {
+        for fd in fds {
+            socket::close_raw(fd);
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.shutdown();
+        }
+    }
+}

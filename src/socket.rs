@@ -1,0 +1,233 @@
+//! Listening-socket set-up: create, configure, bind and listen with socket2,
+//! following what libuv does for Node so that every observable result (which
+//! call fails, with which errno, which options are set) is the same.
+
+use std::ffi::OsStr;
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::errno::{last_uv_code, uv_code, UV_EINVAL};
+
+/// What kind of stream socket a listener is: Node gives TCP and pipe servers
+/// different handles (a pipe server's `address()` is its path, not a
+/// `getsockname()` result), so JavaScript needs to know which one it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Tcp,
+    Pipe,
+}
+
+/// A socket that is bound (or adopted) but not yet listening.
+pub struct Bound {
+    pub socket: Socket,
+    pub kind: Kind,
+    /// libuv reports `EADDRINUSE` from `listen()`, not from `bind()` (it keeps
+    /// it as the handle's "delayed error"), and Node's error messages and its
+    /// `::` → `0.0.0.0` fallback depend on that. We keep the same split.
+    pub delayed_error: i32,
+}
+
+/// Parses an IP literal the way `uv_ip4_addr`/`uv_ip6_addr` do: IPv6 may carry
+/// a `%scope` suffix (a numeric index or an interface name).
+fn parse_ip(address: &str, ipv6: bool, port: u16) -> Result<SockAddr, i32> {
+    if !ipv6 {
+        let ip: Ipv4Addr = address.parse().map_err(|_| UV_EINVAL)?;
+        return Ok(SockAddr::from(SocketAddr::new(IpAddr::V4(ip), port)));
+    }
+    let (literal, scope) = match address.split_once('%') {
+        Some((literal, scope)) => (literal, Some(scope)),
+        None => (address, None),
+    };
+    let ip: Ipv6Addr = literal.parse().map_err(|_| UV_EINVAL)?;
+    let scope_id = match scope {
+        None => 0,
+        Some(scope) => scope.parse::<u32>().unwrap_or_else(|_| interface_index(scope)),
+    };
+    Ok(SockAddr::from(std::net::SocketAddrV6::new(ip, port, 0, scope_id)))
+}
+
+fn interface_index(name: &str) -> u32 {
+    let Ok(name) = std::ffi::CString::new(name) else {
+        return 0;
+    };
+    // SAFETY: `name` is a valid NUL-terminated string for the whole call.
+    unsafe { libc::if_nametoindex(name.as_ptr()) }
+}
+
+/// Creates a TCP socket bound to `address:port`, as `uv_tcp_bind` does:
+/// SO_REUSEADDR always, IPV6_V6ONLY set explicitly on IPv6 sockets, and
+/// `EADDRINUSE` deferred to `listen()`.
+pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool) -> Result<Bound, i32> {
+    let addr = parse_ip(address, ipv6, port)?;
+    let domain = if ipv6 { Domain::IPV6 } else { Domain::IPV4 };
+    // socket2 sets SOCK_CLOEXEC, so a spawned child inherits nothing.
+    let socket = Socket::new(domain, Type::STREAM.nonblocking(), None).map_err(|e| {
+        // libuv maps "no IPv6 here" to EINVAL at bind time.
+        if e.raw_os_error() == Some(libc::EAFNOSUPPORT) {
+            UV_EINVAL
+        } else {
+            uv_code(&e)
+        }
+    })?;
+    socket.set_reuse_address(true).map_err(|e| uv_code(&e))?;
+    if ipv6 {
+        socket.set_only_v6(ipv6_only).map_err(|e| uv_code(&e))?;
+    }
+    let delayed_error = match socket.bind(&addr) {
+        Ok(()) => 0,
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => -libc::EADDRINUSE,
+        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => return Err(UV_EINVAL),
+        Err(e) => return Err(uv_code(&e)),
+    };
+    Ok(Bound { socket, kind: Kind::Tcp, delayed_error })
+}
+
+/// Creates a Unix domain stream socket bound to `path`, as `uv_pipe_bind`
+/// does. A leading NUL byte names a Linux abstract socket.
+pub fn bind_pipe(path: &[u8]) -> Result<Bound, i32> {
+    let abstract_name = path.first() == Some(&0);
+    if path.is_empty() || (!abstract_name && path.contains(&0)) {
+        return Err(UV_EINVAL);
+    }
+    let addr = if abstract_name {
+        SockAddr::unix(OsStr::from_bytes(path)).map_err(|_| UV_EINVAL)?
+    } else {
+        SockAddr::unix(OsStr::from_bytes(path)).map_err(|e| match e.raw_os_error() {
+            Some(_) => uv_code(&e),
+            None => UV_EINVAL,
+        })?
+    };
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None).map_err(|e| uv_code(&e))?;
+    match socket.bind(&addr) {
+        Ok(()) => Ok(Bound { socket, kind: Kind::Pipe, delayed_error: 0 }),
+        // libuv reports a missing directory as EACCES (Windows compatibility).
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Err(-libc::EACCES),
+        Err(e) => Err(uv_code(&e)),
+    }
+}
+
+/// Takes ownership of an existing descriptor, as Node's `handle.open(fd)` does
+/// for `listen({ fd })`. Only stream sockets of the families Node accepts
+/// qualify; anything else is `EINVAL` (Node's ERR_INVALID_FD_TYPE, caught and
+/// turned into `UV_EINVAL` by `createServerHandle`).
+pub fn adopt(fd: RawFd) -> Result<Bound, i32> {
+    let kind = guess_kind(fd).ok_or(UV_EINVAL)?;
+    // SAFETY: the caller hands this descriptor over (Node's semantics for
+    // `listen({ fd })`: the server owns and eventually closes it), and
+    // `guess_kind` has just checked it is an open socket.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = Socket::from(owned);
+    socket.set_nonblocking(true).map_err(|e| uv_code(&e))?;
+    Ok(Bound { socket, kind, delayed_error: 0 })
+}
+
+/// The kind of listening socket `fd` can be, like libuv's `uv_guess_handle`.
+pub fn guess_kind(fd: RawFd) -> Option<Kind> {
+    if fd < 0 {
+        return None;
+    }
+    let mut stat = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a `struct stat` into the buffer we own.
+    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat returned 0, so it initialised the buffer.
+    let stat = unsafe { stat.assume_init() };
+    if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    // SAFETY: `fd` is an open socket for the duration of this borrow; SockRef
+    // never closes it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let socket = socket2::SockRef::from(&borrowed);
+    if socket.r#type().ok()? != Type::STREAM {
+        return None;
+    }
+    let local = socket.local_addr().ok()?;
+    match local.family() as i32 {
+        libc::AF_INET | libc::AF_INET6 => Some(Kind::Tcp),
+        libc::AF_UNIX => Some(Kind::Pipe),
+        _ => None,
+    }
+}
+
+/// `listen(2)`, reporting a delayed bind error first as libuv does.
+pub fn listen(bound: &Bound, backlog: i32) -> Result<(), i32> {
+    if bound.delayed_error != 0 {
+        return Err(bound.delayed_error);
+    }
+    bound.socket.listen(backlog).map_err(|e| uv_code(&e))
+}
+
+/// The address a TCP socket is bound to, as Node's `getsockname` reports it.
+pub fn local_address(socket: &Socket) -> Result<SocketAddr, i32> {
+    let addr = socket.local_addr().map_err(|e| uv_code(&e))?;
+    addr.as_socket().ok_or(UV_EINVAL)
+}
+
+/// `accept4(2)` with the flags libuv uses, without asking for the peer
+/// address (JavaScript reads it lazily, as Node does).
+pub fn accept(listener: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: null address pointers are allowed by accept4; `listener` is a
+    // descriptor the caller keeps open for the duration of the call.
+    let fd = unsafe {
+        libc::accept4(
+            listener,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept4 just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets the permission bits of a pipe server's socket file, like
+/// `uv_pipe_chmod` (`readableAll` / `writableAll`).
+pub fn chmod_pipe(socket: &Socket, readable: bool, writable: bool) -> Result<(), i32> {
+    let addr = socket.local_addr().map_err(|e| uv_code(&e))?;
+    let Some(path) = addr.as_pathname() else {
+        return Err(UV_EINVAL);
+    };
+    let mut stat = MaybeUninit::<libc::stat>::uninit();
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| UV_EINVAL)?;
+    // SAFETY: `c_path` is NUL-terminated; stat writes into a buffer we own.
+    if unsafe { libc::stat(c_path.as_ptr(), stat.as_mut_ptr()) } != 0 {
+        return Err(last_uv_code());
+    }
+    // SAFETY: stat returned 0, so the buffer is initialised.
+    let mut mode = unsafe { stat.assume_init() }.st_mode & 0o7777;
+    if readable {
+        mode |= libc::S_IRUSR | libc::S_IRGRP | libc::S_IROTH;
+    }
+    if writable {
+        mode |= libc::S_IWUSR | libc::S_IWGRP | libc::S_IWOTH;
+    }
+    // SAFETY: as above, `c_path` is a valid C string.
+    if unsafe { libc::chmod(c_path.as_ptr(), mode) } != 0 {
+        return Err(last_uv_code());
+    }
+    Ok(())
+}
+
+/// Closes descriptors JavaScript could not hand to a Socket.
+pub fn close_raw(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: JavaScript passes back descriptors this addon accepted and
+        // handed over, which no handle took ownership of.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+}
+
+/// The raw descriptor of a socket, for reporting `server._handle.fd`.
+pub fn raw(socket: &Socket) -> RawFd {
+    socket.as_raw_fd()
+}
