@@ -40,7 +40,8 @@ if (process.env.RUST_NET_SKIP_BUILD) {
 } else {
   const napiCli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');
   if (fs.existsSync(napiCli)) {
-    run(process.execPath, [napiCli, 'build', '--platform', '--release', '--no-js']);
+    run(process.execPath, [napiCli, 'build', '--platform', '--release', '--no-js',
+                           '--dts', 'lib/native.d.ts']);
   } else {
     // Installed as a dependency: devDependencies (the napi CLI) are absent,
     // so build with cargo and put the library where lib/native.js looks.

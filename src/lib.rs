@@ -295,3 +295,32 @@ impl Drop for Listener {
         }
     }
 }
+
+/// A socket's options as the OS reports them (see [`socket::inspect`]).
+#[napi(object)]
+pub struct SocketOptions {
+    pub reuse_address: bool,
+    pub accepting: bool,
+    pub no_delay: Option<bool>,
+    pub keep_alive: bool,
+    pub ipv6_only: Option<bool>,
+    pub close_on_exec: bool,
+    pub non_blocking: bool,
+}
+
+/// Reads a socket descriptor's options, so tests can check what the OS
+/// really has (SO_REUSEADDR, close-on-exec, TCP_NODELAY...). Errors are
+/// thrown as `Error` with a libuv errno in the message.
+#[napi(catch_unwind)]
+pub fn inspect_socket(fd: i32) -> Result<SocketOptions> {
+    let o = socket::inspect(fd).map_err(|code| Error::from_reason(format!("inspectSocket: errno {code}")))?;
+    Ok(SocketOptions {
+        reuse_address: o.reuse_address,
+        accepting: o.accepting,
+        no_delay: o.no_delay,
+        keep_alive: o.keep_alive,
+        ipv6_only: o.ipv6_only,
+        close_on_exec: o.close_on_exec,
+        non_blocking: o.non_blocking,
+    })
+}

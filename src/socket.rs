@@ -231,3 +231,43 @@ pub fn close_raw(fd: RawFd) {
 pub fn raw(socket: &Socket) -> RawFd {
     socket.as_raw_fd()
 }
+
+/// Options of a socket as the OS reports them, for tests and diagnostics.
+pub struct Options {
+    pub reuse_address: bool,
+    pub accepting: bool,
+    pub no_delay: Option<bool>,
+    pub keep_alive: bool,
+    pub ipv6_only: Option<bool>,
+    pub close_on_exec: bool,
+    pub non_blocking: bool,
+}
+
+/// Reads the options of any open socket descriptor.
+pub fn inspect(fd: RawFd) -> Result<Options, i32> {
+    if guess_kind(fd).is_none() {
+        return Err(UV_EINVAL);
+    }
+    // SAFETY: `fd` was just checked to be an open socket; the borrow ends
+    // before this function returns and SockRef never closes it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&borrowed);
+    let family = sock.local_addr().map_err(|e| uv_code(&e))?.family() as i32;
+    let is_ip = family == libc::AF_INET || family == libc::AF_INET6;
+    // SAFETY: F_GETFD / F_GETFL only read flags of an open descriptor.
+    let fd_flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    // SAFETY: as above.
+    let fl_flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if fd_flags < 0 || fl_flags < 0 {
+        return Err(last_uv_code());
+    }
+    Ok(Options {
+        reuse_address: sock.reuse_address().map_err(|e| uv_code(&e))?,
+        accepting: sock.is_listener().map_err(|e| uv_code(&e))?,
+        no_delay: if is_ip { sock.tcp_nodelay().ok() } else { None },
+        keep_alive: sock.keepalive().map_err(|e| uv_code(&e))?,
+        ipv6_only: if family == libc::AF_INET6 { sock.only_v6().ok() } else { None },
+        close_on_exec: fd_flags & libc::FD_CLOEXEC != 0,
+        non_blocking: fl_flags & libc::O_NONBLOCK != 0,
+    })
+}

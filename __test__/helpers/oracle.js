@@ -1,0 +1,99 @@
+'use strict';
+
+// Side-by-side testing: run one scenario on node:net and on rust-net and
+// compare what a program can observe.
+
+const assert = require('assert');
+const net = require('net');
+const rustNet = require('../..');
+
+const implementations = [['node:net', net], ['rust-net', rustNet]];
+
+// Everything observable about an error, with run-specific values (ports,
+// paths) replaced by placeholders so two runs can be compared.
+function describeError(err, replacements = {}) {
+  if (!(err instanceof Error)) return { notAnError: String(err) };
+  const scrub = (value) => {
+    if (typeof value !== 'string') return value;
+    let out = value;
+    for (const [from, to] of Object.entries(replacements)) out = out.split(from).join(to);
+    return out;
+  };
+  const own = {};
+  for (const key of Object.keys(err).sort()) {
+    const value = err[key];
+    own[key] = typeof value === 'object' && value !== null ? '[object]' : scrub(value);
+  }
+  if (typeof own.port === 'number' && replacements[String(own.port)]) own.port = 'PORT';
+  return {
+    class: Object.getPrototypeOf(err).constructor.name,
+    constructor: err.constructor.name,
+    name: err.name,
+    code: err.code,
+    message: scrub(err.message),
+    string: scrub(String(err)),
+    own,
+  };
+}
+
+function captureThrow(fn) {
+  try {
+    const value = fn();
+    return { threw: false, returnedThis: value !== undefined };
+  } catch (err) {
+    return { threw: true, error: describeError(err) };
+  }
+}
+
+// Replaces a bound port with a placeholder.
+function describeAddress(address) {
+  if (address === null || typeof address !== 'object') return address;
+  return { ...address, port: address.port > 0 ? 'PORT' : address.port };
+}
+
+// Logs every event a server emits, in order, with a short description.
+function recordEvents(emitter, log, replacements) {
+  const emit = emitter.emit;
+  emitter.emit = function(name, ...args) {
+    if (name === 'error') log.push(['error', describeError(args[0], replacements?.())]);
+    else if (name === 'connection') log.push(['connection']);
+    else log.push([name, ...args.filter((a) => typeof a !== 'object')]);
+    return emit.apply(this, [name, ...args]);
+  };
+}
+
+// Runs `scenario(impl, name)` on both implementations, one after the other,
+// and asserts both observations are equal. Returns node:net's.
+async function sameOnBoth(scenario) {
+  const observed = [];
+  for (const [name, impl] of implementations) {
+    observed.push(await scenario(impl, name));
+  }
+  assert.deepStrictEqual(observed[1], observed[0],
+                         'rust-net (actual) differs from node:net (expected)');
+  return observed[0];
+}
+
+const ticks = () => new Promise((resolve) => setImmediate(resolve));
+const once = (emitter, name) => new Promise((resolve) => emitter.once(name, resolve));
+
+function closeServer(server) {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+  });
+}
+
+module.exports = {
+  captureThrow,
+  closeServer,
+  describeAddress,
+  describeError,
+  implementations,
+  net,
+  once,
+  recordEvents,
+  rustNet,
+  sameOnBoth,
+  ticks,
+};

@@ -1,0 +1,204 @@
+'use strict';
+
+// Every TCP form of listen(), good and bad, side by side with node:net:
+// return value, synchronous address(), event order around the next tick,
+// the callback as a 'listening' listener, and the errors thrown for bad
+// arguments.
+
+const { test } = require('node:test');
+const assert = require('assert');
+const {
+  captureThrow, closeServer, describeAddress, once, recordEvents, sameOnBoth, ticks,
+} = require('./helpers/oracle');
+
+const goodForms = [
+  ['listen()', (s) => s.listen()],
+  ['listen(callback)', (s, cb) => s.listen(cb)],
+  ['listen(0)', (s) => s.listen(0)],
+  ["listen('0') (numeric string)", (s) => s.listen('0')],
+  ['listen(null)', (s) => s.listen(null)],
+  ['listen(undefined, callback)', (s, cb) => s.listen(undefined, cb)],
+  ['listen(0, callback)', (s, cb) => s.listen(0, cb)],
+  ['listen(0, backlog)', (s) => s.listen(0, 5)],
+  ["listen(0, '127.0.0.1')", (s) => s.listen(0, '127.0.0.1')],
+  ["listen(0, '::1')", (s) => s.listen(0, '::1')],
+  ["listen(0, '::')", (s) => s.listen(0, '::')],
+  ["listen(0, '0.0.0.0', callback)", (s, cb) => s.listen(0, '0.0.0.0', cb)],
+  ["listen(0, 'localhost')", (s) => s.listen(0, 'localhost')],
+  ["listen(0, '127.0.0.1', backlog)", (s) => s.listen(0, '127.0.0.1', 10)],
+  ["listen(0, '127.0.0.1', backlog, callback)", (s, cb) => s.listen(0, '127.0.0.1', 10, cb)],
+  ['listen({ port: 0 })', (s) => s.listen({ port: 0 })],
+  ["listen({ port: '0' })", (s) => s.listen({ port: '0' })],
+  ['listen({ port: undefined })', (s) => s.listen({ port: undefined })],
+  ['listen({ port: null }, callback)', (s, cb) => s.listen({ port: null }, cb)],
+  ["listen({ port: 0, host: '127.0.0.1' }, callback)",
+   (s, cb) => s.listen({ port: 0, host: '127.0.0.1' }, cb)],
+  ["listen({ port: 0, host: '::1', ipv6Only: true })",
+   (s) => s.listen({ port: 0, host: '::1', ipv6Only: true })],
+  ["listen({ port: 0, host: '::', ipv6Only: true })",
+   (s) => s.listen({ port: 0, host: '::', ipv6Only: true })],
+  ['listen({ port: 0, ipv6Only: true }) (no host)', (s) => s.listen({ port: 0, ipv6Only: true })],
+  ['listen({ port: 0, backlog: 5 })', (s) => s.listen({ port: 0, backlog: 5 })],
+  ['listen({ port: 0, exclusive: true })', (s) => s.listen({ port: 0, exclusive: true })],
+  ['listen({ port: 0, exclusive: false })', (s) => s.listen({ port: 0, exclusive: false })],
+];
+
+for (const [name, start] of goodForms) {
+  test(`${name}: same return value, timing, address() and events as node:net`, async () => {
+    await sameOnBoth(async (impl) => {
+      const server = impl.createServer();
+      const log = [];
+      recordEvents(server, log);
+      let callbackCalls = 0;
+      const returned = start(server, () => callbackCalls++);
+      log.push(['returned']);
+      const sync = {
+        returnedServer: returned === server,
+        listening: server.listening,
+        address: describeAddress(server.address()),
+        listeningListeners: server.listenerCount('listening'),
+      };
+      process.nextTick(() => log.push(['next tick']));
+      if (!server.listening) await once(server, 'listening');
+      await ticks();
+      const after = {
+        listening: server.listening,
+        address: describeAddress(server.address()),
+        callbackCalls,
+        listeningListeners: server.listenerCount('listening'),
+      };
+      await closeServer(server);
+      return { sync, after, log, addressAfterClose: server.address() };
+    });
+  });
+}
+
+const badListenArgs = [
+  ['listen({})', (s) => s.listen({})],
+  ['listen(true)', (s) => s.listen(true)],
+  ['listen(false)', (s) => s.listen(false)],
+  ['listen(-1)', (s) => s.listen(-1)],
+  ['listen(65536)', (s) => s.listen(65536)],
+  ['listen(1.5)', (s) => s.listen(1.5)],
+  ['listen(NaN)', (s) => s.listen(NaN)],
+  ['listen(Infinity)', (s) => s.listen(Infinity)],
+  ["listen('-1')", (s) => s.listen('-1')],
+  ["listen('65536')", (s) => s.listen('65536')],
+  ['listen({ port: -1 })', (s) => s.listen({ port: -1 })],
+  ['listen({ port: 65536 })', (s) => s.listen({ port: 65536 })],
+  ['listen({ port: 1.5 })', (s) => s.listen({ port: 1.5 })],
+  ['listen({ port: true })', (s) => s.listen({ port: true })],
+  ['listen({ port: {} })', (s) => s.listen({ port: {} })],
+  ["listen({ port: '' })", (s) => s.listen({ port: '' })],
+  ["listen({ port: ' ' })", (s) => s.listen({ port: ' ' })],
+  ["listen({ host: '127.0.0.1' }) (no port or path)", (s) => s.listen({ host: '127.0.0.1' })],
+  ['listen({ fd: -1 })', (s) => s.listen({ fd: -1 })],
+  ["listen({ port: 0, signal: 'abort' })", (s) => s.listen({ port: 0, signal: 'abort' })],
+  ['listen({ port: 0, signal: {} })', (s) => s.listen({ port: 0, signal: {} })],
+  ['listen({ port: 0, signal: null })', (s) => s.listen({ port: 0, signal: null })],
+  ['listen(Symbol())', (s) => s.listen(Symbol('port'))],
+  ['listen([], callback)', (s, cb) => s.listen([], cb)],
+];
+
+for (const [name, start] of badListenArgs) {
+  test(`${name} throws node:net's error and leaves the server idle`, async () => {
+    await sameOnBoth(async (impl) => {
+      const server = impl.createServer();
+      const log = [];
+      recordEvents(server, log);
+      const outcome = captureThrow(() => start(server, () => {}));
+      await ticks();
+      await ticks();
+      const state = {
+        listening: server.listening,
+        address: describeAddress(server.address()),
+        listeningListeners: server.listenerCount('listening'),
+      };
+      await closeServer(server);
+      return { outcome, state, log };
+    });
+  });
+}
+
+test('listen() while listening throws ERR_SERVER_ALREADY_LISTEN, as node:net', async () => {
+  await sameOnBoth(async (impl) => {
+    const server = impl.createServer().listen(0);
+    const second = captureThrow(() => server.listen(0));
+    const third = captureThrow(() => server.listen({ port: 0, host: '127.0.0.1' }));
+    await once(server, 'listening');
+    const afterListening = captureThrow(() => server.listen());
+    await closeServer(server);
+    return { second, third, afterListening };
+  });
+});
+
+test('a second listen() during a host lookup wins over the first, as node:net', async () => {
+  await sameOnBoth(async (impl) => {
+    const server = impl.createServer();
+    const log = [];
+    recordEvents(server, log);
+    server.listen(0, 'localhost', () => log.push(['first callback']));
+    const second = captureThrow(() => server.listen(0, '127.0.0.1', () => log.push(['second callback'])));
+    await once(server, 'listening');
+    await ticks();
+    const address = describeAddress(server.address());
+    await closeServer(server);
+    return { second, address, log };
+  });
+});
+
+test('listen() works again after close() and after a failed listen()', async () => {
+  const { net } = require('./helpers/oracle');
+  const holder = net.createServer().listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  const busy = holder.address().port;
+  try {
+    await sameOnBoth(async (impl) => {
+      const server = impl.createServer();
+      const log = [];
+      server.listen(busy, '127.0.0.1');
+      const err = await once(server, 'error');
+      log.push(err.code, server.listening);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      log.push('listening after failure', server.listening);
+      await closeServer(server);
+      server.listen(0);
+      await once(server, 'listening');
+      log.push('listening after close', describeAddress(server.address()));
+      await closeServer(server);
+      return log;
+    });
+  } finally {
+    holder.close();
+  }
+});
+
+test('the backlog argument reaches listen(2) (default 511)', async (t) => {
+  const { execFileSync } = require('child_process');
+  let ss;
+  try {
+    execFileSync('ss', ['-V'], { stdio: 'ignore' });
+    ss = (port) => execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+  } catch {
+    t.skip('ss (iproute2) is not installed');
+    return;
+  }
+  const { rustNet, net } = require('./helpers/oracle');
+  const backlogOf = (port) => {
+    const line = ss(port).trim().split('\n')[0] ?? '';
+    return Number(line.split(/\s+/)[2]);
+  };
+  for (const [args, expected] of [[[], 511], [[7], 7], [[{ backlog: 100 }], 100]]) {
+    const results = [];
+    for (const impl of [net, rustNet]) {
+      const server = impl.createServer();
+      if (typeof args[0] === 'object') server.listen({ port: 0, host: '127.0.0.1', ...args[0] });
+      else server.listen(0, '127.0.0.1', ...args);
+      await once(server, 'listening');
+      results.push(backlogOf(server.address().port));
+      await closeServer(server);
+    }
+    assert.deepStrictEqual(results, [expected, expected], `backlog for ${JSON.stringify(args)}`);
+  }
+});
