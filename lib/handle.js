@@ -2,28 +2,75 @@
 
 // Listening handles whose socket lives in Rust.
 //
-// Node's net.Server drives its listening socket through a small handle
-// interface (TCPWrap / PipeWrap): listen(backlog), close(), getsockname(),
-// ref()/unref(), fd, and an `onconnection(err, clientHandle)` callback it
-// installs. These classes offer that interface over the native Listener, so
-// Node's own Server code — argument handling, errors, events, cluster — runs
-// unchanged on top of them.
+// Node's net.Server drives its listening socket through a libuv handle: a
+// TCPWrap or PipeWrap with listen(backlog), close(), getsockname(), ref(),
+// unref(), fd, fchmod() and an `onconnection(err, clientHandle)` callback
+// that Node installs. rust-net gives Node a genuine TCPWrap/PipeWrap, opened
+// on a duplicate of the Rust-owned listening socket and never polled by
+// libuv, whose listen/close/ref/unref are redirected to the native Listener.
+// Everything else — getsockname(), fd, fchmod(), async ids, `instanceof`,
+// sending the server to another process over IPC — is Node's own.
 
 const { Listener } = require('./native');
 const { TCP, TCPConstants, Pipe, PipeConstants } = require('./wraps');
 
-const kListener = Symbol('kListener');
-const kClosed = Symbol('kClosed');
-const kHasRef = Symbol('kHasRef');
+const kListener = Symbol('rust-net.listener');
+const kClosed = Symbol('rust-net.closed');
 
 const UV_EINVAL = -22;
 const DEFAULT_IPV4_ADDR = '0.0.0.0';
 const DEFAULT_IPV6_ADDR = '::';
 
+// sizeof(sockaddr_un.sun_path) on Linux.
+const SUN_PATH_LEN = 108;
+
+// Node versions bind pipe names differently, through their libuv version
+// and their own flags, and rust-net does what the Node it runs in does:
+// - libuv < 1.46 (Node 18) copies the name like strlcpy: at most 107 bytes,
+//   up to the first NUL (so an "abstract" name becomes the all-zero one);
+// - later libuv uses up to all 108 bytes of sun_path;
+// - libuv < 1.48 (Node 20) gives abstract names the whole address size, and
+//   unlinks the untruncated name on close (a truncated socket file stays);
+// - Node 24 refuses names longer than sun_path (EINVAL).
+const pipeNamePolicy = (() => {
+  const [uvMajor, uvMinor] = process.versions.uv.split('.').map(Number);
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+  const uvAtLeast = (minor) => uvMajor > 1 || (uvMajor === 1 && uvMinor >= minor);
+  return {
+    cString: !uvAtLeast(46),
+    refuseLong: nodeMajor >= 24,
+    maxBytes: uvAtLeast(46) ? SUN_PATH_LEN : SUN_PATH_LEN - 1,
+    exactAbstractLength: uvAtLeast(48),
+  };
+})();
+
+// Binds `listener` at pipe `path`: returns 0 or a libuv error number.
+function bindPipe(listener, path) {
+  const name = Buffer.from(path);
+  let bindName = name;
+  if (pipeNamePolicy.cString) {
+    const nul = name.indexOf(0);
+    if (nul !== -1) bindName = nul === 0 ? Buffer.alloc(1) : name.subarray(0, nul);
+  }
+  if (bindName.length > pipeNamePolicy.maxBytes) {
+    if (pipeNamePolicy.refuseLong && bindName.length > SUN_PATH_LEN) return UV_EINVAL;
+    bindName = bindName.subarray(0, pipeNamePolicy.maxBytes);
+  }
+  const isAbstract = bindName[0] === 0;
+  const unlinkName = isAbstract ? null :
+    pipeNamePolicy.exactAbstractLength ? bindName : name;
+  return listener.bindPipe(bindName, unlinkName, !pipeNamePolicy.exactAbstractLength);
+}
+
+function isRustHandle(handle) {
+  return handle != null && handle[kListener] !== undefined;
+}
+
 // Hands one batch of accepted descriptors to Node's onconnection, one
 // connection at a time, each wrapped in the stream wrap Node itself uses.
 function onconnectionBatch(handle, err, fds) {
   if (err) handle.onconnection(err);
+  const isPipe = handle instanceof Pipe;
   for (let i = 0; i < fds.length; i++) {
     if (handle[kClosed]) {
       // Closed while this batch was being delivered (a 'connection' listener
@@ -31,7 +78,8 @@ function onconnectionBatch(handle, err, fds) {
       Listener.closeFds(fds.slice(i));
       return;
     }
-    const clientHandle = handle.createClientHandle();
+    const clientHandle = isPipe ?
+      new Pipe(PipeConstants.SOCKET) : new TCP(TCPConstants.SOCKET);
     const openErr = clientHandle.open(fds[i]);
     if (openErr) {
       clientHandle.close();
@@ -50,73 +98,73 @@ function onconnectionBatch(handle, err, fds) {
   }
 }
 
-class ServerHandle {
-  constructor(listener) {
-    this[kListener] = listener;
-    this[kClosed] = false;
-    this[kHasRef] = true;
-    this.onconnection = null;
-  }
-
-  get fd() {
-    return this[kListener].fd;
-  }
-
-  listen(backlog) {
-    if (this[kClosed]) return UV_EINVAL;
-    return this[kListener].listen(backlog, (err, fds) => {
-      onconnectionBatch(this, err, fds);
-    });
-  }
-
-  close(callback) {
-    if (!this[kClosed]) {
-      this[kClosed] = true;
-      this[kListener].close();
-    }
-    if (typeof callback === 'function') setImmediate(callback);
-  }
-
-  ref() {
-    this[kHasRef] = true;
-    if (!this[kClosed]) this[kListener].ref();
-  }
-
-  unref() {
-    this[kHasRef] = false;
-    if (!this[kClosed]) this[kListener].unref();
-  }
-
-  hasRef() {
-    return this[kHasRef] && !this[kClosed];
-  }
+// The methods installed on a wrap that Rust listens for. Each keeps the
+// wrap's own state (ref count, closed) in step with the native Listener.
+function listen(backlog) {
+  if (this[kClosed]) return UV_EINVAL;
+  return this[kListener].listen(backlog, (err, fds) => {
+    onconnectionBatch(this, err, fds);
+  });
 }
 
-class TCPServerHandle extends ServerHandle {
-  getsockname(out) {
-    const name = this[kListener].getsockname();
-    if (typeof name === 'number') return name;
-    out.address = name.address;
-    out.family = name.family;
-    out.port = name.port;
-    return 0;
+function close(callback) {
+  if (!this[kClosed]) {
+    this[kClosed] = true;
+    this[kListener].close();
   }
-
-  createClientHandle() {
-    return new TCP(TCPConstants.SOCKET);
-  }
+  return Object.getPrototypeOf(this).close.call(this, callback);
 }
 
-// No getsockname(): Node's pipe servers report their path from address().
-class PipeServerHandle extends ServerHandle {
-  fchmod(mode) {
-    return this[kListener].chmod((mode & PipeConstants.UV_READABLE) !== 0,
-                                 (mode & PipeConstants.UV_WRITABLE) !== 0);
-  }
+function ref() {
+  if (!this[kClosed]) this[kListener].ref();
+  return Object.getPrototypeOf(this).ref.call(this);
+}
 
-  createClientHandle() {
-    return new Pipe(PipeConstants.SOCKET);
+function unref() {
+  if (!this[kClosed]) this[kListener].unref();
+  return Object.getPrototypeOf(this).unref.call(this);
+}
+
+function attachListener(wrap, listener) {
+  wrap[kListener] = listener;
+  wrap[kClosed] = false;
+  wrap.listen = listen;
+  wrap.close = close;
+  wrap.ref = ref;
+  wrap.unref = unref;
+  return wrap;
+}
+
+// A fresh TCPWrap/PipeWrap over a duplicate of the listener's socket.
+function wrapListener(listener) {
+  const wrap = listener.kind === 'pipe' ?
+    new Pipe(PipeConstants.SERVER) : new TCP(TCPConstants.SERVER);
+  const fd = Listener.dup(listener.fd);
+  const err = fd < 0 ? fd : wrap.open(fd);
+  if (err) {
+    if (fd >= 0) Listener.closeFds([fd]);
+    wrap.close();
+    listener.close();
+    return err;
   }
+  return attachListener(wrap, listener);
+}
+
+// A TCPWrap or PipeWrap handed to listen() (or received over IPC, or from a
+// cluster primary) keeps its descriptor; Rust listens on a duplicate of it,
+// so closing the server closes both, as Node closes the handle it was given.
+function takeOverHandle(wrap) {
+  if (isRustHandle(wrap) || !(wrap instanceof TCP || wrap instanceof Pipe)) return;
+  const fd = wrap.fd;
+  if (typeof fd !== 'number' || fd < 0) return;
+  const dup = Listener.dup(fd);
+  if (dup < 0) return;
+  const listener = new Listener();
+  if (listener.open(dup)) {
+    Listener.closeFds([dup]);
+    return;
+  }
+  attachListener(wrap, listener);
 }
 
 // What Node's setupListenHandle meets when our bind failed: Node reports a
@@ -135,11 +183,6 @@ class BindErrorHandle {
   close() {}
 }
 
-function wrapListener(listener) {
-  return listener.kind === 'pipe' ?
-    new PipeServerHandle(listener) : new TCPServerHandle(listener);
-}
-
 // Mirrors lib/net.js createServerHandle: returns a listening-ready handle, or
 // a libuv error number.
 function createServerHandle(address, port, addressType, fd, flags) {
@@ -150,7 +193,7 @@ function createServerHandle(address, port, addressType, fd, flags) {
     if (!Number.isInteger(fd) || fd > 0x7fffffff) return UV_EINVAL;
     err = listener.open(fd);
   } else if (port === -1 && addressType === -1) {
-    err = listener.bindPipe(String(address));
+    err = bindPipe(listener, String(address));
   } else if (!address) {
     err = listener.bindTcp(DEFAULT_IPV6_ADDR, port, true,
                            (flags & TCPConstants.UV_TCP_IPV6ONLY) !== 0);
@@ -169,8 +212,7 @@ module.exports = {
   BindErrorHandle,
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
-  PipeServerHandle,
-  ServerHandle,
-  TCPServerHandle,
   createServerHandle,
+  isRustHandle,
+  takeOverHandle,
 };

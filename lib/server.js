@@ -18,6 +18,7 @@ const {
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
   createServerHandle,
+  takeOverHandle,
 } = require('./handle');
 
 const NodeServer = net.Server;
@@ -30,11 +31,14 @@ function Server(options, connectionListener) {
 Object.setPrototypeOf(Server.prototype, NodeServer.prototype);
 Object.setPrototypeOf(Server, NodeServer);
 
-// Mirrors lib/net.js setupListenHandle's handle creation. A handle that is
-// already there (given to listen(), or sent by a cluster primary) is used as
-// Node would use it.
+// Mirrors lib/net.js setupListenHandle's handle creation. A TCPWrap or
+// PipeWrap that is already there (given to listen(), received over IPC, or
+// sent by a cluster primary) is taken over so Rust accepts on it; any other
+// handle (a cluster round-robin handle) is used as Node would use it.
 function setupListenHandle(address, port, addressType, backlog, fd, flags) {
-  if (!this._handle) {
+  if (this._handle) {
+    takeOverHandle(this._handle);
+  } else {
     let rval = null;
 
     // No address: try the unspecified IPv6 address, to see if IPv6 is there.

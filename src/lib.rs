@@ -15,6 +15,7 @@ mod runtime;
 mod socket;
 
 use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
@@ -113,16 +114,19 @@ impl Listener {
         self.set_bound(socket::bind_tcp(&address, port, ipv6, ipv6_only))
     }
 
-    /// Creates a Unix domain socket bound at `path` (abstract if it starts
-    /// with a NUL byte).
+    /// Creates a Unix domain socket bound at `name` (abstract if it starts
+    /// with a NUL byte). `unlink_on_close` is the file removed when the
+    /// server closes, and `pad_abstract` whether an abstract name takes the
+    /// whole address size — Node versions differ on both.
     #[napi(catch_unwind)]
-    pub fn bind_pipe(&mut self, path: String) -> i32 {
+    pub fn bind_pipe(&mut self, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool) -> i32 {
         if self.kind.is_some() {
             return errno::UV_EINVAL;
         }
-        let code = self.set_bound(socket::bind_pipe(path.as_bytes()));
-        if code == 0 && !path.starts_with('\0') {
-            self.unlink_on_close = Some(PathBuf::from(path));
+        let code = self.set_bound(socket::bind_pipe(&name, pad_abstract));
+        if code == 0 {
+            self.unlink_on_close = unlink_on_close
+                .map(|path| PathBuf::from(std::ffi::OsStr::from_bytes(&path)));
         }
         code
     }
@@ -158,6 +162,12 @@ impl Listener {
     /// reported through `onconnection`, in batches.
     #[napi(catch_unwind)]
     pub fn listen(&mut self, env: Env, backlog: i32, onconnection: ConnectionCallback) -> Result<i32> {
+        if let Some(acceptor) = &self.acceptor {
+            // Listening already (a handle shared by two servers, as Node
+            // allows): only the backlog changes, as with a second uv_listen.
+            let result = acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
+            return Ok(result.unwrap_or(Err(-libc::EBADF)).err().unwrap_or(0));
+        }
         let Some(bound) = self.bound.as_ref() else {
             return Ok(errno::UV_EINVAL);
         };
@@ -277,6 +287,15 @@ impl Listener {
             let _ = std::fs::remove_file(path);
         }
         Ok(())
+    }
+
+    /// A close-on-exec duplicate of `fd` (the caller owns it), or a libuv
+    /// errno. Node's stream wraps are opened on duplicates of Rust-owned
+    /// listening sockets, so that `server._handle` is a genuine TCPWrap or
+    /// PipeWrap while the original descriptor stays with Rust.
+    #[napi(catch_unwind)]
+    pub fn dup(fd: i32) -> i32 {
+        socket::duplicate(fd).unwrap_or_else(|code| code)
     }
 
     /// Closes descriptors that JavaScript received but could not wrap.

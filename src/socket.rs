@@ -2,7 +2,6 @@
 //! following what libuv does for Node so that every observable result (which
 //! call fails, with which errno, which options are set) is the same.
 
-use std::ffi::OsStr;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -87,21 +86,48 @@ pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool) -> Result
     Ok(Bound { socket, kind: Kind::Tcp, delayed_error })
 }
 
-/// Creates a Unix domain stream socket bound to `path`, as `uv_pipe_bind`
-/// does. A leading NUL byte names a Linux abstract socket.
-pub fn bind_pipe(path: &[u8]) -> Result<Bound, i32> {
-    let abstract_name = path.first() == Some(&0);
-    if path.is_empty() || (!abstract_name && path.contains(&0)) {
+/// `sizeof(sockaddr_un.sun_path)` on Linux: a pathname of exactly this many
+/// bytes is legal (the kernel does not need a terminating NUL).
+pub const SUN_PATH_LEN: usize = 108;
+
+/// A `sockaddr_un` for `name` laid out as libuv lays it out: pathnames use the
+/// whole structure's size; abstract names (leading NUL) only their length,
+/// except with `pad_abstract` — older libuv (Node 18, 20) used the whole size
+/// for them too, and a client only reaches a server whose length matches.
+fn unix_addr(name: &[u8], pad_abstract: bool) -> Result<SockAddr, i32> {
+    if name.is_empty() || name.len() > SUN_PATH_LEN {
         return Err(UV_EINVAL);
     }
-    let addr = if abstract_name {
-        SockAddr::unix(OsStr::from_bytes(path)).map_err(|_| UV_EINVAL)?
-    } else {
-        SockAddr::unix(OsStr::from_bytes(path)).map_err(|e| match e.raw_os_error() {
-            Some(_) => uv_code(&e),
-            None => UV_EINVAL,
-        })?
-    };
+    let abstract_name = name[0] == 0;
+    if !abstract_name && name.contains(&0) {
+        return Err(UV_EINVAL);
+    }
+    // SAFETY: `init` receives zeroed storage large enough for a sockaddr_un
+    // and writes only within it; the length it returns covers what it wrote.
+    let ((), addr) = unsafe {
+        SockAddr::try_init(|storage, len| {
+            let un = storage.cast::<libc::sockaddr_un>();
+            (*un).sun_family = libc::AF_UNIX as libc::sa_family_t;
+            std::ptr::copy_nonoverlapping(name.as_ptr(), (*un).sun_path.as_mut_ptr().cast::<u8>(), name.len());
+            let path_offset = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+            *len = if abstract_name && !pad_abstract {
+                (path_offset + name.len()) as libc::socklen_t
+            } else {
+                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t
+            };
+            Ok(())
+        })
+    }
+    .map_err(|e| uv_code(&e))?;
+    Ok(addr)
+}
+
+/// Creates a Unix domain stream socket bound to `name`, as `uv_pipe_bind`
+/// does. A leading NUL byte names a Linux abstract socket. How over-long
+/// names are treated differs between Node versions; JavaScript passes the
+/// name already cut the way the running Node does.
+pub fn bind_pipe(name: &[u8], pad_abstract: bool) -> Result<Bound, i32> {
+    let addr = unix_addr(name, pad_abstract)?;
     let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None).map_err(|e| uv_code(&e))?;
     match socket.bind(&addr) {
         Ok(()) => Ok(Bound { socket, kind: Kind::Pipe, delayed_error: 0 }),
@@ -117,13 +143,24 @@ pub fn bind_pipe(path: &[u8]) -> Result<Bound, i32> {
 /// turned into `UV_EINVAL` by `createServerHandle`).
 pub fn adopt(fd: RawFd) -> Result<Bound, i32> {
     let kind = guess_kind(fd).ok_or(UV_EINVAL)?;
+    // Everything that can fail happens before ownership is taken, so on
+    // error the caller still owns (and may close) the descriptor.
+    set_nonblocking(fd)?;
     // SAFETY: the caller hands this descriptor over (Node's semantics for
     // `listen({ fd })`: the server owns and eventually closes it), and
     // `guess_kind` has just checked it is an open socket.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    let socket = Socket::from(owned);
-    socket.set_nonblocking(true).map_err(|e| uv_code(&e))?;
-    Ok(Bound { socket, kind, delayed_error: 0 })
+    Ok(Bound { socket: Socket::from(owned), kind, delayed_error: 0 })
+}
+
+fn set_nonblocking(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: F_GETFL/F_SETFL only read and set flags of an open descriptor.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(last_uv_code());
+    }
+    Ok(())
 }
 
 /// The kind of listening socket `fd` can be, like libuv's `uv_guess_handle`.
@@ -216,6 +253,21 @@ pub fn chmod_pipe(socket: &Socket, readable: bool, writable: bool) -> Result<(),
         return Err(last_uv_code());
     }
     Ok(())
+}
+
+/// `fcntl(F_DUPFD_CLOEXEC)`: a new descriptor for the same socket, owned by
+/// the caller.
+pub fn duplicate(fd: RawFd) -> Result<RawFd, i32> {
+    if fd < 0 {
+        return Err(-libc::EBADF);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; on success the new descriptor
+    // is returned to the caller, who takes ownership of it.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(last_uv_code());
+    }
+    Ok(dup)
 }
 
 /// Closes descriptors JavaScript could not hand to a Socket.
