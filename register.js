@@ -46,10 +46,13 @@ function register() {
 
   const early = SERVER_SUBCLASS_MODULES.filter((id) => loadedBuiltins().has(id));
   if (early.length > 0 && !chainsForeignSubclasses()) {
+    // Their constructors would call rust-net's Server on an object that is
+    // not a rust-net server, which builds a separate server instead of
+    // initializing that object.
     process.emitWarning(
-      `rust-net/register ran after ${early.join(', ')} had been loaded; servers ` +
-      'of those modules are not initialized correctly from now on. Load ' +
-      'rust-net/register first (make it the first -r/--import).',
+      `rust-net/register ran after ${early.join(', ')} had been loaded: ` +
+      'http, https and tls servers created from now on miss net.Server\'s ' +
+      'initialization. Make rust-net/register the first -r/--import.',
       { code: 'RUST_NET_REGISTER_LATE' });
   }
 
