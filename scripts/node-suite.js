@@ -53,6 +53,11 @@ Options:
   --strict            exit 1 when a test passing on plain Node fails with rust-net
 `;
 
+// `npm run` starts scripts in the package root; paths given on its command
+// line are meant from where npm was run.
+const BASE_DIR = process.env.npm_lifecycle_event === 'test:node' && process.env.INIT_CWD ?
+  process.env.INIT_CWD : process.cwd();
+
 function usageError(message) {
   process.stderr.write(`${message}\n\n${USAGE}`);
   process.exit(2);
@@ -77,11 +82,11 @@ function parseArgs(argv) {
     };
     switch (arg) {
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0); break;
-      case '--report': opts.report = path.resolve(value()); break;
+      case '--report': opts.report = path.resolve(BASE_DIR, value()); break;
       case '--jobs': opts.jobs = Number(value()); break;
       case '--timeout': opts.timeout = Number(value()); break;
       case '--filter': opts.filter = new RegExp(value()); break;
-      case '--node': opts.node = path.resolve(value()); break;
+      case '--node': opts.node = path.resolve(BASE_DIR, value()); break;
       case '--list': opts.list = true; break;
       case '--strict': opts.strict = true; break;
       default:
@@ -98,7 +103,7 @@ function parseArgs(argv) {
 
 // The tree root: the directory holding test/.
 function findRoot(given) {
-  const dir = path.resolve(given);
+  const dir = path.resolve(BASE_DIR, given);
   const hasSuites = (testDir) => SUITES.some((s) => fs.existsSync(path.join(testDir, s)));
   if (hasSuites(path.join(dir, 'test'))) return dir;
   if (path.basename(dir) === 'test' && hasSuites(dir)) return path.dirname(dir);
