@@ -21,6 +21,9 @@ const path = require('path');
 const { renderSvg } = require('./plot');
 
 const ROOT = path.join(__dirname, '..');
+// RUST_NET_DIR: measure another rust-net checkout (an experiment in a scratch
+// copy) instead of this one; bench/server.js reads the same variable.
+const RUST_NET = process.env.RUST_NET_DIR || ROOT;
 const BENCH = __dirname;
 const LOADGEN_DIR = path.join(BENCH, 'loadgen');
 const LOADGEN = path.join(LOADGEN_DIR, 'target', 'release', 'loadgen');
@@ -60,11 +63,16 @@ const CFG = QUICK ? {
 const ALL_ROWS = ['churn', 'latency', 'echo', 'http', 'memory'];
 const ONLY = optVal('only', null);
 const ROWS = ONLY ? ONLY.split(',') : ALL_ROWS;
-const WRITE = QUICK ? opt('write') : !opt('no-write');
+const WRITE = (QUICK ? opt('write') : !opt('no-write')) && !process.env.RUST_NET_DIR && !optVal('exp', null);
 const CHECK = !opt('no-check') && (!QUICK || opt('check')) && !ONLY;
 
-const IMPLS = ['net', 'rust'];
-const LABEL = { net: 'node:net', rust: 'rust-net' };
+// --exp DIR: a third implementation, rust-net from another checkout (a
+// scratch copy with an experiment), measured in the same alternating rounds.
+const EXP = optVal('exp', null);
+if (EXP) process.env.RUST_NET_EXP_DIR = path.resolve(EXP);
+const IMPLS = optVal('impls', null) ? optVal('impls').split(',') :
+  EXP ? ['net', 'rust', 'exp'] : ['net', 'rust'];
+const LABEL = { net: 'node:net', rust: 'rust-net', exp: 'exp' };
 
 // ---------------------------------------------------------------- helpers
 
@@ -109,7 +117,7 @@ function hardNofile() {
 
 function ensureAddon() {
   try {
-    require(ROOT);
+    require(RUST_NET);
   } catch (err) {
     console.error(`bench: rust-net's addon does not load (${err.message.split('\n')[0]}).`);
     console.error('bench: run `npm install` (or `npm run build`) first.');
@@ -146,8 +154,8 @@ function machineInfo() {
   if (virt === 'unknown' && sh('sh', ['-c', 'dmesg 2>/dev/null | grep -qi gvisor && echo y']) === 'y') {
     virt = 'gVisor (runsc)';
   }
-  const commit = sh('git', ['-C', ROOT, 'rev-parse', '--short=12', 'HEAD']) || 'unknown';
-  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'lib', 'index.js', 'Cargo.toml']);
+  const commit = sh('git', ['-C', RUST_NET, 'rev-parse', '--short=12', 'HEAD']) || 'unknown';
+  const dirty = sh('git', ['-C', RUST_NET, 'status', '--porcelain', '--', 'src', 'lib', 'index.js', 'Cargo.toml']);
   return {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     nproc: os.cpus().length,
@@ -157,7 +165,8 @@ function machineInfo() {
     virt,
     node: process.version,
     uv: process.versions.uv,
-    commit: commit + (dirty ? ' (with uncommitted changes in src/ or lib/)' : ''),
+    commit: commit + (dirty ? ' (with uncommitted changes in src/ or lib/)' : '') +
+      (RUST_NET !== ROOT ? ` at ${RUST_NET}` : ''),
     loadStart: os.loadavg().map((x) => x.toFixed(2)).join(' '),
     nofileHard: hardNofile(),
   };
@@ -416,6 +425,8 @@ async function rowMemory(impl, round) {
     record('memory.rss', impl, rssMiB, { held, baseMiB: base.rss / 2 ** 20, errors: h.errors });
     record('memory.perconn', impl, perConn);
     record('memory.base', impl, base.rss / 2 ** 20);
+    record('memory.anon', impl, connectedSample.rssAnon / 2 ** 20);
+    record('memory.anonbase', impl, base.rssAnon / 2 ** 20);
     log(`  round ${round} ${LABEL[impl].padEnd(8)} memory ${held} idle conns: RSS ${rssMiB.toFixed(1)} MiB ` +
         `(idle ${(base.rss / 2 ** 20).toFixed(1)} MiB, ${(perConn / 1024).toFixed(2)} KiB/conn, ` +
         `opened in ${h.open_s.toFixed(2)} s, errors ${h.errors})`);
@@ -484,6 +495,7 @@ const TABLE = [
   ['http.keepalive', 4, 'http.Server, wrk keep-alive (32 conns)', 'req/s', 'higher', 1.0],
   ['http.close', 4, 'http.Server, wrk Connection: close (32 conns)', 'req/s', 'higher', 1.0],
   ['memory.rss', 5, 'RSS with 10,000 idle connections', 'MiB', 'lower', 1.0],
+  ['memory.anon', 5, 'anonymous RSS (RssAnon) with 10,000 idle connections', 'MiB', 'lower', 1.0],
   ['cpu.main.c1', 6, 'event-loop CPU per connection, c=1', 'µs', 'lower', 0.67],
   ['cpu.main.c32', 6, 'event-loop CPU per connection, c=32', 'µs', 'lower', 0.67],
   ['cpu.main.c256', 6, 'event-loop CPU per connection, c=256', 'µs', 'lower', 0.67],
@@ -495,7 +507,7 @@ const TABLE = [
 function summarize() {
   const rows = [];
   for (const [key, row, label, unit, dir, target] of TABLE) {
-    const vals = {};
+    const vals = { net: [], rust: [] };
     for (const impl of IMPLS) {
       vals[impl] = results.rounds.filter((r) => r.key === key && r.impl === impl).map((r) => r.value);
     }
@@ -511,6 +523,21 @@ function summarize() {
                 n: Math.min(vals.net.length, vals.rust.length) });
   }
   return rows;
+}
+
+// With --exp: each figure for node:net, rust-net and the experiment.
+function expTable() {
+  const lines = [`experiment: ${process.env.RUST_NET_EXP_DIR}`, '',
+                 '| figure | node:net | rust-net | exp | rust/node | exp/node | exp/rust |',
+                 '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const keys = [...new Set(results.rounds.map((r) => r.key))];
+  for (const key of keys) {
+    const med = (impl) => median(results.rounds.filter((r) => r.key === key && r.impl === impl).map((r) => r.value));
+    const [a, b, c] = ['net', 'rust', 'exp'].map(med);
+    const q = (x, y) => (x != null && y ? (x / y).toFixed(2) : '—');
+    lines.push(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${fmt(c)} | ${q(b, a)} | ${q(c, a)} | ${q(c, b)} |`);
+  }
+  return lines.join('\n');
 }
 
 function fmt(x, unit) {
@@ -561,6 +588,8 @@ function extraFigures() {
   if (results.rounds.some((r) => r.key === 'memory.rss')) {
     lines.push('', '| memory | node:net | rust-net |', '| --- | ---: | ---: |');
     lines.push(`| RSS before connections (MiB) | ${fmt(pick('memory.base', 'net'))} | ${fmt(pick('memory.base', 'rust'))} |`);
+    lines.push(`| RssAnon before connections (MiB) | ${fmt(pick('memory.anonbase', 'net'))} | ` +
+               `${fmt(pick('memory.anonbase', 'rust'))} |`);
     lines.push(`| RSS growth per idle connection (KiB) | ${fmt(pick('memory.perconn', 'net') / 1024)} | ` +
                `${fmt(pick('memory.perconn', 'rust') / 1024)} |`);
   }
@@ -684,6 +713,7 @@ async function main() {
     log(`bench: ${row} (${rounds} rounds)`);
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? IMPLS : [...IMPLS].reverse();
+      if (IMPLS.length > 2) order.push(order.shift()); // rotate three ways too
       for (const impl of order) await fn(impl, round);
     }
   }
@@ -697,6 +727,10 @@ async function main() {
   const rows = summarize();
   log('');
   log(markdownTable(rows));
+  if (EXP) {
+    log('');
+    log(expTable());
+  }
   log('');
   log(`bench: load average at end ${m.loadEnd}`);
   fs.mkdirSync(OUT_DIR, { recursive: true });

@@ -24,12 +24,16 @@ const http = require('http');
 
 const [impl, mode, portArg] = process.argv.slice(2);
 const port = Number(portArg);
-if (!['net', 'rust'].includes(impl) || !Number.isInteger(port)) {
+if (!['net', 'rust', 'exp'].includes(impl) || !Number.isInteger(port)) {
   console.error('usage: node bench/server.js <net|rust> <serve|stamp|echo|hold|http> <port>');
   process.exit(2);
 }
 
-const lib = impl === 'rust' ? require(path.join(__dirname, '..')) : require('net');
+// RUST_NET_DIR points 'rust' at another rust-net checkout; 'exp' is a third
+// implementation from RUST_NET_EXP_DIR (an experiment in a scratch copy).
+const rustNetDir = process.env.RUST_NET_DIR || path.join(__dirname, '..');
+const lib = impl === 'rust' ? require(rustNetDir) :
+  impl === 'exp' ? require(process.env.RUST_NET_EXP_DIR) : require('net');
 
 let connections = 0;
 const noop = () => {};
@@ -64,7 +68,7 @@ if (mode === 'http') {
     res.setHeader('Content-Type', 'text/plain');
     res.end('hello world\n');
   });
-  if (impl === 'rust') {
+  if (impl !== 'net') {
     // http.Server disables Nagle on each connection by default (noDelay);
     // the rust-net server that feeds it is given the same option.
     server = lib.createServer({ noDelay: httpServer.noDelay !== false });
@@ -110,9 +114,12 @@ function threadTimes() {
   return out;
 }
 
-function rssBytes() {
+// Resident memory from /proc/self/status: all of it (VmRSS), and the
+// anonymous part (RssAnon: heaps and stacks, without the shared code pages
+// of node and of the addon).
+function rssBytes(field = 'VmRSS') {
   const status = fs.readFileSync('/proc/self/status', 'latin1');
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return m ? Number(m[1]) * 1024 : null;
 }
 
@@ -124,6 +131,7 @@ function sample() {
     threads: threadTimes(),
     cpuUs: cpu.user + cpu.system,
     rss: rssBytes(),
+    rssAnon: rssBytes('RssAnon'),
     heapUsed: process.memoryUsage().heapUsed,
     hr: Number(process.hrtime.bigint()),
   };

@@ -393,7 +393,7 @@ fn churn_worker(cfg: &ChurnCfg, sources: &Sources, started: &AtomicU64) -> Churn
         if stopping && active == 0 {
             break;
         }
-        if stopping {
+        if stopping && Instant::now() >= cfg.deadline {
             // In-flight connections at the deadline are abandoned, not counted.
             for c in conns.iter_mut() {
                 if c.st != St::Free {

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Where does each implementation spend per accepted connection?
+#
+#   bash bench/profile.sh strace    [impls]   syscalls per connection, per thread (strace -f)
+#   bash bench/profile.sh callgrind [impls]   user-space instructions per connection, per thread
+#   bash bench/profile.sh perf      [impls]   perf record of the server while it serves; report paths
+#
+# impls: a comma-separated list of net, rust, exp (default net,rust). exp is
+# rust-net from $RUST_NET_EXP_DIR (a scratch copy with an experiment).
+# Every load is bounded (--max connections, --duration seconds) and every
+# server is stopped at the end. Output goes to bench/out/profile/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-strace}
+IFS=, read -r -a impls <<< "${2:-net,rust}"
+L=bench/loadgen/target/release/loadgen
+OUT=bench/out/profile
+PORT=17440
+mkdir -p "$OUT"
+[ -x "$L" ] || (cd bench/loadgen && cargo build --release --quiet)
+
+need() { command -v "$1" >/dev/null || { echo "profile: $1 is not installed: apt-get install ${2:-$1}"; exit 1; }; }
+
+start_server() { # impl mode -> sets SP
+  BENCH_SERVER_SECONDS=${SECS:-60} "$@" &
+  SP=$!
+  for _ in $(seq 100); do
+    if "$L" churn --port $PORT --concurrency 1 --max 1 --duration 1 2>/dev/null | grep -q '"completed":1'; then return; fi
+    sleep 0.2
+  done
+  echo "profile: server did not start"; kill $SP; exit 1
+}
+
+trap '[ -n "${SP:-}" ] && kill "$SP" 2>/dev/null || true' EXIT
+
+stop_server() { kill "$SP" 2>/dev/null || true; wait "$SP" 2>/dev/null || true; }
+
+N=${N:-3000}
+CONC=${CONC:-32}
+
+case "$what" in
+strace)
+  need strace
+  for impl in "${impls[@]}"; do
+    rm -f "$OUT/strace.$impl".*
+    start_server node bench/server.js "$impl" serve $PORT
+    "$L" churn --port $PORT --concurrency 32 --duration 0.5 >/dev/null
+    pids=$(ls /proc/$SP/task | sed 's/^/-p /' | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    strace -qq -ff -o "$OUT/strace.$impl" $pids 2>/dev/null & ST=$!
+    sleep 1
+    "$L" churn --port $PORT --concurrency "$CONC" --max "$N" --duration 60 > "$OUT/strace.$impl.load.json"
+    sleep 0.5; kill $ST; wait $ST 2>/dev/null || true
+    stop_server
+    done_n=$(grep -o '"completed":[0-9]*' "$OUT/strace.$impl.load.json" | cut -d: -f2)
+    echo "== $impl: syscalls per accepted connection ($done_n connections, concurrency $CONC), by thread"
+    for f in "$OUT/strace.$impl".[0-9]*; do
+      tid=${f##*.}
+      lines=$(wc -l < "$f")
+      [ "$lines" -lt 50 ] && continue
+      comm=$(cat /proc/$tid/comm 2>/dev/null || echo "thread $tid")
+      echo "-- ${comm} (tid $tid)"
+      sed -E 's/^([a-z0-9_]+)\(.*/\1/; /resumed>/d; /^\+\+\+|^---/d' "$f" | sort | uniq -c | sort -rn |
+        awk -v n="$done_n" '{ printf "   %-16s %6.2f\n", $2, $1 / n; t += $1 } END { printf "   %-16s %6.2f\n", "total", t / n }'
+    done
+  done
+  ;;
+callgrind)
+  need valgrind
+  for impl in "${impls[@]}"; do
+    rm -f "$OUT/callgrind.$impl".*
+    SECS=600 start_server valgrind -q --tool=callgrind --separate-threads=yes --instr-atstart=no \
+      --callgrind-out-file="$OUT/callgrind.$impl.%p" node bench/server.js "$impl" serve $PORT
+    "$L" churn --port $PORT --concurrency 8 --max 300 --duration 120 >/dev/null
+    callgrind_control -i on $SP >/dev/null 2>&1
+    "$L" churn --port $PORT --concurrency 8 --max "${N:-1000}" --duration 120 > "$OUT/callgrind.$impl.load.json"
+    callgrind_control -d $SP >/dev/null 2>&1
+    stop_server
+    done_n=$(grep -o '"completed":[0-9]*' "$OUT/callgrind.$impl.load.json" | cut -d: -f2)
+    echo "== $impl: user-space instructions per accepted connection ($done_n connections), by thread"
+    for f in "$OUT/callgrind.$impl".*-[0-9]*; do
+      ir=$(grep -m1 '^summary:' "$f" | awk '{print $2}')
+      [ -z "$ir" ] && ir=$(grep -m1 '^totals:' "$f" | awk '{print $2}')
+      [ -z "$ir" ] || [ "$ir" -lt 1000000 ] && continue
+      echo "   $(basename "$f"): $(awk -v i="$ir" -v n="$done_n" 'BEGIN { printf "%.0f", i / n }') Ir/conn"
+    done
+  done
+  ;;
+perf)
+  need perf linux-perf
+  for impl in "${impls[@]}"; do
+    start_server node --perf-basic-prof bench/server.js "$impl" serve $PORT
+    "$L" churn --port $PORT --concurrency 32 --duration 1 >/dev/null
+    perf record -q -e cpu-clock -F 4000 -g -p "$SP" -o "$OUT/perf.$impl.data" -- sleep 2.6 2>/dev/null & PP=$!
+    sleep 0.3
+    "$L" churn --port $PORT --concurrency "$CONC" --duration 2 > "$OUT/perf.$impl.load.json"
+    wait $PP || true
+    stop_server
+    echo "== $impl: $(grep -o '"completed":[0-9]*' "$OUT/perf.$impl.load.json"); perf report -i $OUT/perf.$impl.data --children --sort sym"
+    perf report -i "$OUT/perf.$impl.data" --sort comm,dso -g none -q 2>/dev/null | grep -v '^$' | head -8
+  done
+  ;;
+*)
+  echo "usage: bash bench/profile.sh strace|callgrind|perf [net,rust,exp]"; exit 2 ;;
+esac
