@@ -89,7 +89,7 @@ callgrind)
 perf)
   need perf linux-perf
   for impl in "${impls[@]}"; do
-    start_server node --perf-basic-prof bench/server.js "$impl" serve $PORT
+    start_server node --perf-basic-prof --logfile="$OUT/v8.log" --no-logfile-per-isolate bench/server.js "$impl" serve $PORT
     "$L" churn --port $PORT --concurrency 32 --duration 1 >/dev/null
     perf record -q -e cpu-clock -F 4000 -g -p "$SP" -o "$OUT/perf.$impl.data" -- sleep 2.6 2>/dev/null & PP=$!
     sleep 0.3

@@ -42,21 +42,19 @@ const optVal = (name, dflt) => {
 };
 const QUICK = opt('quick');
 const CFG = QUICK ? {
-  rounds: Number(optVal('rounds', 2)),
-  churnSeconds: 1,
-  warmSeconds: 0.3,
+  rounds: Number(optVal('rounds', 3)),
+  churnSeconds: 0.5,
   latencyCount: 1000,
-  echoSeconds: 1,
+  echoSeconds: 0.5,
   httpSeconds: 1,
   memoryConnections: 10000,
   memoryRounds: 1,
 } : {
-  rounds: Number(optVal('rounds', 5)),
-  churnSeconds: 3,
-  warmSeconds: 0.5,
+  rounds: Number(optVal('rounds', 10)),
+  churnSeconds: 1.5,
   latencyCount: 3000,
-  echoSeconds: 2,
-  httpSeconds: 3,
+  echoSeconds: 1.5,
+  httpSeconds: 2,
   memoryConnections: 10000,
   memoryRounds: 3,
 };
@@ -285,70 +283,55 @@ function cpuDelta(s0, s1) {
 // ---------------------------------------------------------------- rows
 
 const results = { rounds: [], wrk: null, check: null };
-const record = (key, impl, value, extra) => {
-  results.rounds.push({ key, impl, value, extra });
+const record = (key, impl, value, extra, round) => {
+  results.rounds.push({ key, impl, value, extra, round });
 };
 
-async function rowChurn(impl, round) {
-  const port = PORTS.churn;
+// Each row starts one server per implementation (on its own fixed port) and
+// keeps them all up for the whole row, so that short measurement windows can
+// alternate tightly between them: A B, B A, A B... The servers not being
+// measured sit idle. Each window's figures go to record().
+
+async function rowChurn(impl, round, srv, port) {
   for (const conc of [1, 32, 256]) {
-    const srv = await startServer(impl, 'serve', port);
-    try {
-      await loadgen(['churn', '--port', port, '--concurrency', 32, '--duration', CFG.warmSeconds], CFG.warmSeconds);
-      const s0 = await srv.sample();
-      const r = await loadgen(['churn', '--port', port, '--concurrency', conc,
-                               '--duration', CFG.churnSeconds], CFG.churnSeconds);
-      const s1 = await srv.sample();
-      const cpu = cpuDelta(s0, s1);
-      const lgUtil = (r.cpu_user_s + r.cpu_sys_s) / r.elapsed_s;
-      record(`churn.c${conc}`, impl, r.rate, { errors: r.errors, loadgenCpu: lgUtil, mainBusy: cpu.mainBusy });
-      record(`cpu.main.c${conc}`, impl, cpu.mainUsPerConn, { ticks: cpu.mainTicksUsPerConn });
-      record(`cpu.process.c${conc}`, impl, cpu.processUsPerConn);
-      record(`cpu.accept.c${conc}`, impl, cpu.acceptThreadUsPerConn);
-      log(`  round ${round} ${LABEL[impl].padEnd(8)} churn c=${String(conc).padEnd(3)} ` +
-          `${r.rate.toFixed(0).padStart(6)} conn/s  main ${cpu.mainUsPerConn.toFixed(1)} µs/conn ` +
-          `process ${cpu.processUsPerConn.toFixed(1)} µs/conn  (main busy ${(cpu.mainBusy * 100).toFixed(0)}%, ` +
-          `loadgen ${(lgUtil * 100).toFixed(0)}% cpu, errors ${r.errors})`);
-    } finally {
-      await srv.stop();
-    }
+    const s0 = await srv.sample();
+    const r = await loadgen(['churn', '--port', port, '--concurrency', conc,
+                             '--duration', CFG.churnSeconds], CFG.churnSeconds);
+    const s1 = await srv.sample();
+    const cpu = cpuDelta(s0, s1);
+    const lgUtil = (r.cpu_user_s + r.cpu_sys_s) / r.elapsed_s;
+    record(`churn.c${conc}`, impl, r.rate, { errors: r.errors, loadgenCpu: lgUtil, mainBusy: cpu.mainBusy }, round);
+    record(`cpu.main.c${conc}`, impl, cpu.mainUsPerConn, { ticks: cpu.mainTicksUsPerConn }, round);
+    record(`cpu.process.c${conc}`, impl, cpu.processUsPerConn, null, round);
+    record(`cpu.accept.c${conc}`, impl, cpu.acceptThreadUsPerConn, null, round);
+    log(`  round ${round} ${LABEL[impl].padEnd(8)} churn c=${String(conc).padEnd(3)} ` +
+        `${r.rate.toFixed(0).padStart(6)} conn/s  main ${cpu.mainUsPerConn.toFixed(1)} µs/conn ` +
+        `process ${cpu.processUsPerConn.toFixed(1)} µs/conn  (main busy ${(cpu.mainBusy * 100).toFixed(0)}%, ` +
+        `loadgen ${(lgUtil * 100).toFixed(0)}% cpu, errors ${r.errors})`);
   }
 }
 
-async function rowLatency(impl, round) {
-  const port = PORTS.latency;
-  const srv = await startServer(impl, 'stamp', port);
-  try {
-    await loadgen(['churn', '--port', port, '--concurrency', 32, '--duration', CFG.warmSeconds, '--stamp'], CFG.warmSeconds);
-    const r1 = await loadgen(['churn', '--port', port, '--concurrency', 1, '--stamp',
-                              '--max', CFG.latencyCount, '--duration', 10], 10);
-    record('latency.c1.p50', impl, r1.latency.p50_us);
-    record('latency.c1.p99', impl, r1.latency.p99_us);
-    const r32 = await loadgen(['churn', '--port', port, '--concurrency', 32, '--stamp',
-                               '--duration', CFG.churnSeconds / 2], CFG.churnSeconds);
-    record('latency.c32.p50', impl, r32.latency.p50_us);
-    record('latency.c32.p99', impl, r32.latency.p99_us);
-    log(`  round ${round} ${LABEL[impl].padEnd(8)} latency c=1 p50 ${r1.latency.p50_us.toFixed(1)} µs ` +
-        `p99 ${r1.latency.p99_us.toFixed(1)} µs; c=32 p50 ${r32.latency.p50_us.toFixed(1)} µs ` +
-        `p99 ${r32.latency.p99_us.toFixed(1)} µs`);
-  } finally {
-    await srv.stop();
-  }
+async function rowLatency(impl, round, srv, port) {
+  const r1 = await loadgen(['churn', '--port', port, '--concurrency', 1, '--stamp',
+                            '--max', CFG.latencyCount, '--duration', 10], 10);
+  record('latency.c1.p50', impl, r1.latency.p50_us, null, round);
+  record('latency.c1.p99', impl, r1.latency.p99_us, null, round);
+  const r32 = await loadgen(['churn', '--port', port, '--concurrency', 32, '--stamp',
+                             '--duration', CFG.churnSeconds], CFG.churnSeconds);
+  record('latency.c32.p50', impl, r32.latency.p50_us, null, round);
+  record('latency.c32.p99', impl, r32.latency.p99_us, null, round);
+  log(`  round ${round} ${LABEL[impl].padEnd(8)} latency c=1 p50 ${r1.latency.p50_us.toFixed(1)} µs ` +
+      `p99 ${r1.latency.p99_us.toFixed(1)} µs; c=32 p50 ${r32.latency.p50_us.toFixed(1)} µs ` +
+      `p99 ${r32.latency.p99_us.toFixed(1)} µs`);
 }
 
-async function rowEcho(impl, round) {
-  const port = PORTS.echo;
-  const srv = await startServer(impl, 'echo', port);
-  try {
-    for (const conns of [1, 64]) {
-      const r = await loadgen(['echo', '--port', port, '--connections', conns,
-                               '--duration', CFG.echoSeconds, '--warmup', CFG.warmSeconds], CFG.echoSeconds + 1);
-      record(`echo.c${conns}`, impl, r.mb_per_s, { errors: r.errors });
-      log(`  round ${round} ${LABEL[impl].padEnd(8)} echo ${String(conns).padEnd(2)} conn ` +
-          `${r.mb_per_s.toFixed(1)} MB/s (errors ${r.errors})`);
-    }
-  } finally {
-    await srv.stop();
+async function rowEcho(impl, round, srv, port) {
+  for (const conns of [1, 64]) {
+    const r = await loadgen(['echo', '--port', port, '--connections', conns,
+                             '--duration', CFG.echoSeconds, '--warmup', 0.2], CFG.echoSeconds + 1);
+    record(`echo.c${conns}`, impl, r.mb_per_s, { errors: r.errors }, round);
+    log(`  round ${round} ${LABEL[impl].padEnd(8)} echo ${String(conns).padEnd(2)} conn ` +
+        `${r.mb_per_s.toFixed(1)} MB/s (errors ${r.errors})`);
   }
 }
 
@@ -369,21 +352,13 @@ async function wrk(port, seconds, close) {
   return parseWrk(await runBounded('wrk', args, (seconds + 30) * 1000));
 }
 
-async function rowHttp(impl, round) {
-  if (!results.wrk) return;
-  const port = PORTS.http;
-  const srv = await startServer(impl, 'http', port);
-  try {
-    await wrk(port, 1, false);
-    for (const close of [false, true]) {
-      const r = await wrk(port, CFG.httpSeconds, close);
-      const key = close ? 'http.close' : 'http.keepalive';
-      record(key, impl, r.rps, { errors: r.errors });
-      log(`  round ${round} ${LABEL[impl].padEnd(8)} http ${close ? 'Connection: close' : 'keep-alive       '} ` +
-          `${r.rps.toFixed(0)} req/s (errors ${r.errors})`);
-    }
-  } finally {
-    await srv.stop();
+async function rowHttp(impl, round, srv, port) {
+  for (const close of [false, true]) {
+    const r = await wrk(port, CFG.httpSeconds, close);
+    const key = close ? 'http.close' : 'http.keepalive';
+    record(key, impl, r.rps, { errors: r.errors }, round);
+    log(`  round ${round} ${LABEL[impl].padEnd(8)} http ${close ? 'Connection: close' : 'keep-alive       '} ` +
+        `${r.rps.toFixed(0)} req/s (errors ${r.errors})`);
   }
 }
 
@@ -422,11 +397,11 @@ async function rowMemory(impl, round) {
     const held = connectedSample.connections - base.connections;
     const rssMiB = connectedSample.rss / 2 ** 20;
     const perConn = (connectedSample.rss - base.rss) / Math.max(held, 1);
-    record('memory.rss', impl, rssMiB, { held, baseMiB: base.rss / 2 ** 20, errors: h.errors });
-    record('memory.perconn', impl, perConn);
-    record('memory.base', impl, base.rss / 2 ** 20);
-    record('memory.anon', impl, connectedSample.rssAnon / 2 ** 20);
-    record('memory.anonbase', impl, base.rssAnon / 2 ** 20);
+    record('memory.rss', impl, rssMiB, { held, baseMiB: base.rss / 2 ** 20, errors: h.errors }, round);
+    record('memory.perconn', impl, perConn, null, round);
+    record('memory.base', impl, base.rss / 2 ** 20, null, round);
+    record('memory.anon', impl, connectedSample.rssAnon / 2 ** 20, null, round);
+    record('memory.anonbase', impl, base.rssAnon / 2 ** 20, null, round);
     log(`  round ${round} ${LABEL[impl].padEnd(8)} memory ${held} idle conns: RSS ${rssMiB.toFixed(1)} MiB ` +
         `(idle ${(base.rss / 2 ** 20).toFixed(1)} MiB, ${(perConn / 1024).toFixed(2)} KiB/conn, ` +
         `opened in ${h.open_s.toFixed(2)} s, errors ${h.errors})`);
@@ -460,7 +435,7 @@ async function checkGenerator() {
     }
     for (const conns of [1, 64]) {
       const r = await loadgen(['echo', '--port', port, '--connections', conns, '--duration', CFG.echoSeconds,
-                               '--warmup', CFG.warmSeconds], CFG.echoSeconds + 1);
+                               '--warmup', 0.2], CFG.echoSeconds + 1);
       out[`echo.c${conns}`] = { mbps: r.mb_per_s };
     }
   });
@@ -515,9 +490,15 @@ function summarize() {
     const b = median(vals.rust);
     if (a == null || b == null) continue;
     const ratio = b / a;
+    // The same round's two windows ran back to back: their ratio, per round.
+    const perRound = [];
+    for (const r of results.rounds.filter((x) => x.key === key && x.impl === 'rust')) {
+      const n = results.rounds.find((x) => x.key === key && x.impl === 'net' && x.round === r.round);
+      if (n && n.value) perRound.push(r.value / n.value);
+    }
     let meets = null;
     if (target != null) meets = dir === 'higher' ? ratio >= target : ratio <= target;
-    rows.push({ key, row, label, unit, dir, target, net: a, rust: b, ratio, meets,
+    rows.push({ key, row, label, unit, dir, target, net: a, rust: b, ratio, meets, pairedRatio: median(perRound),
                 spread: { net: [Math.min(...vals.net), Math.max(...vals.net)],
                           rust: [Math.min(...vals.rust), Math.max(...vals.rust)] },
                 n: Math.min(vals.net.length, vals.rust.length) });
@@ -630,8 +611,10 @@ function writeResults(rows, svg) {
   const m = results.machine;
   const generated = [
     '<!-- bench:begin — everything down to bench:end is written by `npm run bench` -->',
-    `Run ${m.date}${QUICK ? ' (--quick)' : ''}: ${CFG.rounds} rounds, node:net and rust-net alternating ` +
-    '(A/B in even rounds, B/A in odd ones), median per figure.',
+    `Run ${m.date}${QUICK ? ' (--quick)' : ''}: ${CFG.rounds} rounds (memory: ${Math.min(CFG.rounds, CFG.memoryRounds)}), ` +
+    'node:net and rust-net alternating (A/B in even rounds, B/A in odd ones), median per figure. ' +
+    `Windows: ${CFG.churnSeconds} s per accept-and-serve run, ${CFG.latencyCount} sequential connections for latency, ` +
+    `${CFG.echoSeconds} s per echo run, ${CFG.httpSeconds} s per wrk run.`,
     '',
     '| machine | |',
     '| --- | --- |',
@@ -658,12 +641,14 @@ function writeResults(rows, svg) {
     '',
     extraFigures(),
     '',
-    'Spread (min – max over rounds):',
+    'Spread (min – max over rounds), and the median of the per-round ratios (each round measures both',
+    'implementations back to back, so this pairs windows that saw the same machine conditions):',
     '',
-    '| figure | node:net | rust-net |',
-    '| --- | --- | --- |',
+    '| figure | node:net | rust-net | median per-round ratio |',
+    '| --- | --- | --- | ---: |',
     ...rows.map((r) => `| ${r.label} | ${fmt(r.spread.net[0], r.unit)} – ${fmt(r.spread.net[1], r.unit)} | ` +
-                       `${fmt(r.spread.rust[0], r.unit)} – ${fmt(r.spread.rust[1], r.unit)} |`),
+                       `${fmt(r.spread.rust[0], r.unit)} – ${fmt(r.spread.rust[1], r.unit)} | ` +
+                       `${r.pairedRatio == null ? '—' : r.pairedRatio.toFixed(2)} |`),
     '',
     '### Is the load generator the bottleneck?',
     '',
@@ -704,6 +689,14 @@ async function main() {
     log('bench: wrk is not installed; skipping row 4 (http). Install it with: apt-get install wrk');
   }
 
+  // mode of bench/server.js per row, and how each server is warmed up
+  const modes = { churn: 'serve', latency: 'stamp', echo: 'echo', http: 'http' };
+  const warm = {
+    churn: (port) => loadgen(['churn', '--port', port, '--concurrency', 32, '--duration', 1], 1),
+    latency: (port) => loadgen(['churn', '--port', port, '--concurrency', 32, '--stamp', '--duration', 1], 1),
+    echo: (port) => loadgen(['echo', '--port', port, '--connections', 8, '--duration', 0.5, '--warmup', 0], 1),
+    http: (port) => wrk(port, 1, false),
+  };
   const rowFns = { churn: rowChurn, latency: rowLatency, echo: rowEcho, http: rowHttp, memory: rowMemory };
   for (const row of ROWS) {
     const fn = rowFns[row];
@@ -711,10 +704,23 @@ async function main() {
     if (row === 'http' && !results.wrk) continue;
     const rounds = row === 'memory' ? Math.min(CFG.rounds, CFG.memoryRounds) : CFG.rounds;
     log(`bench: ${row} (${rounds} rounds)`);
-    for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? IMPLS : [...IMPLS].reverse();
-      if (IMPLS.length > 2) order.push(order.shift()); // rotate three ways too
-      for (const impl of order) await fn(impl, round);
+    const servers = {};
+    const ports = {};
+    try {
+      if (row !== 'memory') {
+        for (const [i, impl] of IMPLS.entries()) {
+          ports[impl] = PORTS[row] + 10 * i;
+          servers[impl] = await startServer(impl, modes[row], ports[impl]);
+          await warm[row](ports[impl]);
+        }
+      }
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? [...IMPLS] : [...IMPLS].reverse();
+        if (IMPLS.length > 2) order.push(order.shift()); // rotate three ways too
+        for (const impl of order) await fn(impl, round, servers[impl], ports[impl]);
+      }
+    } finally {
+      for (const srv of Object.values(servers)) await srv.stop();
     }
   }
   if (CHECK) {
