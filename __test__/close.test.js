@@ -4,9 +4,9 @@
 // 'close' only after the last connection ends, ERR_SERVER_NOT_RUNNING when
 // not listening, address() null afterwards — each side by side with node:net.
 
-const { test } = require('node:test');
 const assert = require('assert');
 const {
+  test,
   closeServer, describeAddress, describeError, net, once, recordEvents, rustNet, sameOnBoth, ticks,
 } = require('./helpers/oracle');
 

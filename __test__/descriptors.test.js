@@ -3,11 +3,10 @@
 // Descriptor accounting: whatever happens, /proc/self/fd returns to where it
 // started, and every descriptor rust-net creates is close-on-exec.
 
-const { test } = require('node:test');
 const assert = require('assert');
 const { inspectSocket } = require('../lib/native');
 const { openFds, settleFds } = require('./helpers/fds');
-const { closeServer, net, once, rustNet } = require('./helpers/oracle');
+const { test, closeServer, net, once, rustNet } = require('./helpers/oracle');
 
 async function connectMany(port, count) {
   const clients = [];

@@ -4,11 +4,11 @@
 // node:net's class, code, errno, syscall, address, port and message; and a
 // missing 'error' listener fails the process exactly as node:net does.
 
-const { test } = require('node:test');
 const assert = require('assert');
 const { spawnSync } = require('child_process');
 const path = require('path');
 const {
+  test,
   closeServer, describeError, net, once, recordEvents, sameOnBoth, ticks,
 } = require('./helpers/oracle');
 
@@ -70,7 +70,7 @@ test('EADDRINUSE on ::1 and via options: same error event as node:net', async ()
 });
 
 test('EADDRINUSE against a port held by rust-net itself', async () => {
-  const { rustNet } = require('./helpers/oracle');
+  const { test, rustNet } = require('./helpers/oracle');
   const holder = rustNet.createServer().listen(0, '127.0.0.1');
   await once(holder, 'listening');
   const { port } = holder.address();

@@ -4,13 +4,13 @@
 // listen({ handle }), listen({ _handle }), a systemd-style descriptor passed to
 // a child, and a server sent to another process over IPC.
 
-const { test } = require('node:test');
 const assert = require('assert');
 const dgram = require('dgram');
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
 const {
+  test,
   captureThrow, closeServer, describeAddress, net, once, recordEvents, rustNet, sameOnBoth, ticks,
 } = require('./helpers/oracle');
 const { openFds, settleFds } = require('./helpers/fds');

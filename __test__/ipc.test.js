@@ -3,12 +3,12 @@
 // IPC servers: listen(path) and listen({ path, ... }) on Unix domain sockets
 // (and Linux abstract names), side by side with node:net.
 
-const { test } = require('node:test');
 const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const {
+  test,
   captureThrow, closeServer, describeError, net, once, recordEvents, rustNet, sameOnBoth, ticks,
 } = require('./helpers/oracle');
 const { abstractName, dir, socketPath } = require('./helpers/paths');

@@ -3,11 +3,11 @@
 // What keeps the process alive, and the other ways a server ends:
 // ref()/unref(), close(), AbortSignal and Symbol.asyncDispose.
 
-const { test } = require('node:test');
 const assert = require('assert');
 const { spawnSync } = require('child_process');
 const path = require('path');
 const {
+  test,
   closeServer, describeError, once, recordEvents, sameOnBoth, ticks,
 } = require('./helpers/oracle');
 
@@ -161,7 +161,7 @@ test('createServer() options are validated and normalised as node:net does', asy
 test('rust-net servers are net.Servers and EventEmitters', () => {
   const net = require('net');
   const { EventEmitter } = require('events');
-  const { rustNet } = require('./helpers/oracle');
+  const { test, rustNet } = require('./helpers/oracle');
   const server = rustNet.createServer();
   assert.ok(server instanceof rustNet.Server);
   assert.ok(server instanceof net.Server);

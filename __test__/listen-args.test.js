@@ -5,9 +5,9 @@
 // the callback as a 'listening' listener, and the errors thrown for bad
 // arguments.
 
-const { test } = require('node:test');
 const assert = require('assert');
 const {
+  test,
   captureThrow, closeServer, describeAddress, once, recordEvents, sameOnBoth, ticks,
 } = require('./helpers/oracle');
 
@@ -148,7 +148,7 @@ test('a second listen() during a host lookup wins over the first, as node:net', 
 });
 
 test('listen() works again after close() and after a failed listen()', async () => {
-  const { net } = require('./helpers/oracle');
+  const { test, net } = require('./helpers/oracle');
   const holder = net.createServer().listen(0, '127.0.0.1');
   await once(holder, 'listening');
   const busy = holder.address().port;

@@ -25,7 +25,11 @@ const NodeServer = net.Server;
 const nodeSetupListenHandle = NodeServer.prototype._listen2;
 
 function Server(options, connectionListener) {
-  if (!(this instanceof Server)) return new Server(options, connectionListener);
+  // Classes built on node:net's Server before rust-net was registered (an
+  // http.Server when http was loaded first) call this as their super
+  // constructor: set them up in place, as node:net would — they keep
+  // listening through Node's own _listen2.
+  if (!(this instanceof NodeServer)) return new Server(options, connectionListener);
   Reflect.apply(NodeServer, this, [options, connectionListener]);
 }
 Object.setPrototypeOf(Server.prototype, NodeServer.prototype);

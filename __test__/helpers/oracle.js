@@ -5,6 +5,7 @@
 
 const assert = require('assert');
 const net = require('net');
+const nodeTest = require('node:test');
 const rustNet = require('../..');
 
 const implementations = [['node:net', net], ['rust-net', rustNet]];
@@ -84,7 +85,18 @@ function closeServer(server) {
   });
 }
 
+// node:test's test() with a default time limit, so a hang fails one test
+// instead of stalling the whole run.
+const DEFAULT_TIMEOUT_MS = 60_000;
+function test(name, options, fn) {
+  if (typeof options === 'function') return nodeTest.test(name, { timeout: DEFAULT_TIMEOUT_MS }, options);
+  return nodeTest.test(name, { timeout: DEFAULT_TIMEOUT_MS, ...options }, fn);
+}
+test.before = nodeTest.before;
+test.after = nodeTest.after;
+
 module.exports = {
+  test,
   captureThrow,
   closeServer,
   describeAddress,
