@@ -16,6 +16,7 @@ const { TCP, TCPConstants, Pipe, PipeConstants } = require('./wraps');
 
 const kListener = Symbol('rust-net.listener');
 const kClosed = Symbol('rust-net.closed');
+const kClaimed = Symbol('rust-net.claimed');
 
 const UV_EINVAL = -22;
 const DEFAULT_IPV4_ADDR = '0.0.0.0';
@@ -66,33 +67,37 @@ function isRustHandle(handle) {
   return handle != null && handle[kListener] !== undefined;
 }
 
-// Hands one batch of accepted descriptors to Node's onconnection, one
-// connection at a time, each wrapped in the stream wrap Node itself uses.
-function onconnectionBatch(handle, err, fds) {
-  if (err) handle.onconnection(err);
+// Hands the waiting connections to Node's onconnection, one at a time, each
+// wrapped in the stream wrap Node itself uses. Rust keeps owning every
+// descriptor until it is claimed: the claim is stored right after open()
+// succeeds, with no call in between, so even a worker terminated mid-batch
+// leaves each descriptor either with its Node handle or with Rust (which
+// closes it) — never both, never neither.
+function onconnectionBatch(handle) {
+  const listener = handle[kListener];
+  const batch = listener.take();
+  const claimed = handle[kClaimed];
+  if (batch[0] !== 0) handle.onconnection(batch[0]);
   const isPipe = handle instanceof Pipe;
-  for (let i = 0; i < fds.length; i++) {
-    if (handle[kClosed]) {
-      // Closed while this batch was being delivered (a 'connection' listener
-      // called server.close()): the rest were never seen, like a backlog.
-      Listener.closeFds(fds.slice(i));
-      return;
-    }
+  for (let i = 1; i < batch.length; i++) {
+    // Closed while this batch was being delivered (a 'connection' listener
+    // called server.close()): Rust closes the rest, like a backlog.
+    if (handle[kClosed]) return;
     const clientHandle = isPipe ?
       new Pipe(PipeConstants.SOCKET) : new TCP(TCPConstants.SOCKET);
-    const openErr = clientHandle.open(fds[i]);
-    if (openErr) {
+    if (clientHandle.open(batch[i]) !== 0) {
       clientHandle.close();
-      Listener.closeFds([fds[i]]);
+      listener.release(i - 1);
+      claimed[0] = i;
       continue;
     }
+    claimed[0] = i;
     try {
       handle.onconnection(0, clientHandle);
     } catch (ex) {
       // A listener threw: Node would report it and go on accepting, so the
       // rest of the batch is delivered once the exception has been handled.
-      const rest = fds.slice(i + 1);
-      if (rest.length > 0) process.nextTick(onconnectionBatch, handle, 0, rest);
+      if (i + 1 < batch.length) process.nextTick(onconnectionBatch, handle);
       throw ex;
     }
   }
@@ -102,9 +107,10 @@ function onconnectionBatch(handle, err, fds) {
 // wrap's own state (ref count, closed) in step with the native Listener.
 function listen(backlog) {
   if (this[kClosed]) return UV_EINVAL;
-  return this[kListener].listen(backlog, (err, fds) => {
-    onconnectionBatch(this, err, fds);
-  });
+  const listener = this[kListener];
+  const err = listener.listen(backlog, () => onconnectionBatch(this));
+  if (err === 0 && this[kClaimed] === undefined) this[kClaimed] = listener.claimCounter();
+  return err;
 }
 
 function close(callback) {

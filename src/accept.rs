@@ -1,12 +1,26 @@
 //! The accept loop and the descriptor handoff to JavaScript.
 //!
 //! A tokio task accepts on the listening socket and parks each new descriptor
-//! in [`Acceptor`]'s queue; JavaScript drains the whole queue on each wake-up.
-//! Descriptors never travel inside a threadsafe-function call: N-API drops the
+//! in [`Acceptor`]'s queue, then wakes JavaScript (one threadsafe-function
+//! call per batch, never one per connection). Every descriptor is owned by
+//! exactly one party at any moment, so none leaks and none is closed twice,
+//! whatever happens — a close() racing accepts, a throwing listener, or a
+//! worker thread terminated in the middle of a batch:
+//!
+//! - `ready`: accepted, not yet handed out. Rust owns them.
+//! - `in_flight`: handed to JavaScript by [`Acceptor::take`], still owned by
+//!   Rust. JavaScript wraps each one in a Node handle and *claims* it by
+//!   bumping a counter in memory shared with it (a one-element Int32Array),
+//!   in the same straight-line code as the wrap, so no interruption can fall
+//!   between the two. Claimed descriptors belong to their Node handles.
+//! - [`Acceptor::reconcile`] settles a batch: the claimed prefix is released
+//!   to JavaScript, the rest goes back to the front of `ready` (delivered
+//!   next time) or, at shutdown, is closed.
+//!
+//! Descriptors never travel inside threadsafe-function calls: N-API drops the
 //! payloads of calls still queued when an environment shuts down without
-//! running any destructor, which would leak them. Kept here instead, every
-//! descriptor is always owned by exactly one of: this queue, JavaScript (after
-//! [`Acceptor::take`]), or nobody because it was closed.
+//! running any destructor, and may dispatch a call while JavaScript can no
+//! longer run; the wake-up carries nothing, and JavaScript pulls the batch.
 //!
 //! Everything shared between the JavaScript thread and the runtime sits behind
 //! one mutex. JavaScript takes it once per batch and on close; the accept task
@@ -16,7 +30,8 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -53,6 +68,9 @@ struct State {
     listener: Option<AsyncFd<Socket>>,
     /// Accepted descriptors JavaScript has not taken yet.
     ready: Vec<OwnedFd>,
+    /// The batch JavaScript is wrapping; `None` where JavaScript closed one
+    /// itself through [`Acceptor::release`].
+    in_flight: Vec<Option<OwnedFd>>,
     /// An accept error JavaScript has not been told about (a libuv errno).
     error: i32,
     /// A wake-up is on its way to JavaScript; do not send another.
@@ -69,13 +87,10 @@ struct State {
 /// The state one listening server shares between JavaScript and its task.
 pub struct Acceptor {
     state: Mutex<State>,
-}
-
-/// A batch of work for JavaScript: an accept error (0 if none) and the
-/// descriptors to wrap in sockets.
-pub struct Batch {
-    pub error: i32,
-    pub fds: Vec<OwnedFd>,
+    /// How many descriptors of `in_flight` JavaScript has claimed. Its
+    /// memory is the backing store of a JavaScript Int32Array; only the
+    /// JavaScript thread touches it while JavaScript can run.
+    claimed: AtomicI32,
 }
 
 impl Acceptor {
@@ -91,12 +106,14 @@ impl Acceptor {
             state: Mutex::new(State {
                 listener: Some(listener),
                 ready: Vec::new(),
+                in_flight: Vec::new(),
                 error: 0,
                 notified: false,
                 throttled: false,
                 waker: None,
                 limit: usize::try_from(backlog).unwrap_or(0).max(64),
             }),
+            claimed: AtomicI32::new(0),
         }))
     }
 
@@ -112,15 +129,39 @@ impl Acceptor {
         state.listener.as_ref().map(|l| f(l.get_ref()))
     }
 
-    /// Hands everything accepted so far to JavaScript, and lets the task
-    /// accept again if it had paused on a full queue.
-    pub fn take(&self) -> Batch {
+    /// The claim counter's memory, for the JavaScript Int32Array over it.
+    pub fn claimed_ptr(&self) -> *mut i32 {
+        self.claimed.as_ptr()
+    }
+
+    /// Settles the previous batch: what JavaScript claimed is its own now;
+    /// what it did not reach goes back to the front of the queue.
+    fn reconcile(&self, state: &mut State) {
+        let claimed = usize::try_from(self.claimed.swap(0, Ordering::Relaxed)).unwrap_or(0);
+        let claimed = claimed.min(state.in_flight.len());
+        for fd in state.in_flight.drain(..claimed).flatten() {
+            // Owned by a Node handle now, which will close it.
+            let _ = fd.into_raw_fd();
+        }
+        let rest: Vec<OwnedFd> = state.in_flight.drain(..).flatten().collect();
+        if !rest.is_empty() {
+            state.ready.splice(0..0, rest);
+        }
+    }
+
+    /// Hands JavaScript the next batch: `[error, fd, fd, ...]`, where `error`
+    /// is an accept error (a libuv errno) or 0. JavaScript must claim each
+    /// descriptor as it wraps it. Lets the task accept again if it had paused
+    /// on a full queue.
+    pub fn take(&self) -> Vec<i32> {
         let mut state = self.lock();
+        self.reconcile(&mut state);
         state.notified = false;
-        let batch = Batch {
-            error: std::mem::take(&mut state.error),
-            fds: std::mem::take(&mut state.ready),
-        };
+        let mut batch = Vec::with_capacity(state.ready.len() + 1);
+        batch.push(std::mem::take(&mut state.error));
+        let ready = std::mem::take(&mut state.ready);
+        batch.extend(ready.iter().map(AsRawFd::as_raw_fd));
+        state.in_flight = ready.into_iter().map(Some).collect();
         if state.throttled {
             state.throttled = false;
             if let Some(waker) = state.waker.take() {
@@ -130,12 +171,20 @@ impl Acceptor {
         batch
     }
 
+    /// Closes the in-flight descriptor at `index` (JavaScript could not wrap
+    /// it); JavaScript then claims it like the others.
+    pub fn release(&self, index: usize) {
+        let closed = self.lock().in_flight.get_mut(index).and_then(Option::take);
+        drop(closed);
+    }
+
     /// Stops accepting for good: closes the listening socket (the port or
     /// path is free when this returns), closes every accepted descriptor
     /// JavaScript has not taken, and wakes the task so it ends.
     pub fn shutdown(&self) {
         let (listener, ready, waker) = {
             let mut state = self.lock();
+            self.reconcile(&mut state);
             (
                 state.listener.take(),
                 std::mem::take(&mut state.ready),
@@ -154,7 +203,7 @@ impl Acceptor {
     /// batch is full or the queue is at its limit.
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Step> {
         let mut guard = self.lock();
-        let State { listener, ready, error, notified, throttled, waker, limit } = &mut *guard;
+        let State { listener, ready, error, notified, throttled, waker, limit, .. } = &mut *guard;
         let Some(listener) = listener.as_ref() else {
             return Poll::Ready(Step::Closed);
         };

@@ -14,7 +14,7 @@ mod reserve;
 mod runtime;
 mod socket;
 
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
@@ -27,10 +27,10 @@ use napi_derive::napi;
 use accept::Acceptor;
 use socket::{Bound, Kind};
 
-/// The JavaScript callback of a listening server: `(err, fds)`, where `err` is
-/// 0 or a libuv errno from `accept` and `fds` are new connections it now owns.
-type ConnectionCallback<'a> = Function<'a, FnArgs<(i32, Vec<i32>)>, Unknown<'static>>;
-type Wake = ThreadsafeFunction<(), Unknown<'static>, FnArgs<(i32, Vec<i32>)>, Status, false>;
+/// The JavaScript callback of a listening server, called with no arguments
+/// when connections (or an accept error) wait in `take()`.
+type ConnectionCallback<'a> = Function<'a, (), Unknown<'static>>;
+type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
 
 /// `ref()`/`unref()` of a threadsafe function: whether it keeps the event
 /// loop alive, which is what a listening Node server does unless unref'd.
@@ -184,16 +184,10 @@ impl Listener {
             Err(err) => return Ok(errno::uv_code(&err)),
         };
 
-        let delivering = Arc::clone(&acceptor);
         let wake: Arc<Wake> = Arc::new(onconnection
             .build_threadsafe_function::<()>()
             .callee_handled::<false>()
-            .build_callback(move |_ctx| {
-                // On the JavaScript thread: from here on JavaScript owns them.
-                let batch = delivering.take();
-                let fds = batch.fds.into_iter().map(IntoRawFd::into_raw_fd).collect();
-                Ok(FnArgs::from((batch.error, fds)))
-            })?);
+            .build_callback(|_ctx| Ok(()))?);
 
         self.cleanup = Some(env.add_env_cleanup_hook(Arc::downgrade(&acceptor), |acceptor| {
             // The environment (a worker, or the main thread at exit) is going
@@ -210,6 +204,42 @@ impl Listener {
         self.wake = Some(wake);
         self.acceptor = Some(acceptor);
         Ok(0)
+    }
+
+    /// The next batch of connections: `[error, fd, ...]` (see
+    /// [`Acceptor::take`]). Each descriptor must be claimed in `claimCounter()`
+    /// once a Node handle owns it, or released with `release()`.
+    #[napi(catch_unwind)]
+    pub fn take(&self) -> Vec<i32> {
+        match &self.acceptor {
+            Some(acceptor) => acceptor.take(),
+            None => vec![0],
+        }
+    }
+
+    /// Closes in-flight descriptor `index` (0-based within the last batch's
+    /// descriptors), which JavaScript could not wrap.
+    #[napi(catch_unwind)]
+    pub fn release(&self, index: u32) {
+        if let Some(acceptor) = &self.acceptor {
+            acceptor.release(index as usize);
+        }
+    }
+
+    /// A one-element Int32Array over the claim counter: JavaScript stores in
+    /// it how many descriptors of the last batch it has taken ownership of.
+    #[napi(catch_unwind)]
+    pub fn claim_counter(&self) -> Result<Int32Array> {
+        let Some(acceptor) = &self.acceptor else {
+            return Err(Error::from_reason("rust-net: claimCounter() before listen()"));
+        };
+        let keep_alive = Arc::clone(acceptor);
+        // SAFETY: the pointer is the AtomicI32 inside the Acceptor, which the
+        // finaliser keeps alive (through `keep_alive`) for as long as the
+        // Int32Array exists; one i32 is exactly its size.
+        Ok(unsafe {
+            Int32Array::with_external_data(acceptor.claimed_ptr(), 1, move |_, _| drop(keep_alive))
+        })
     }
 
     /// The bound address of a TCP socket, or a libuv errno.
