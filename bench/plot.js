@@ -10,13 +10,13 @@ function esc(s) {
 }
 
 function renderSvg(rows, title) {
-  const labelW = 360;
+  const labelW = 400;
   const plotW = 420;
   const rowH = 22;
   const top = 56;
   const left = 12;
   const width = left + labelW + plotW + 70;
-  const height = top + rows.length * rowH + 44;
+  const height = top + rows.length * rowH + 58;
   const maxRatio = Math.max(2, ...rows.map((r) => r.ratio));
   const xmax = Math.ceil(maxRatio * 4) / 4;
   const x = (v) => left + labelW + (Math.min(v, xmax) / xmax) * plotW;
@@ -36,6 +36,8 @@ function renderSvg(rows, title) {
       out.push(`<text x="${gx}" y="${top + rows.length * rowH + 16}" text-anchor="middle" fill="#555555">${v.toFixed(1)}</text>`);
     }
   }
+  const px = x(1).toFixed(1);
+  out.push(`<line x1="${px}" y1="${top - 4}" x2="${px}" y2="${top + rows.length * rowH}" stroke="#000000" stroke-width="1.5"/>`);
   rows.forEach((r, i) => {
     const y = top + i * rowH;
     const color = r.meets == null ? '#9e9e9e' : r.meets ? '#2e7d32' : '#c62828';
@@ -43,17 +45,17 @@ function renderSvg(rows, title) {
     out.push(`<text x="${left}" y="${y + 15}">${esc(`${r.row}. ${r.label} ${dir}`)}</text>`);
     out.push(`<rect x="${x(0).toFixed(1)}" y="${y + 4}" width="${(x(r.ratio) - x(0)).toFixed(1)}" height="${rowH - 8}" ` +
              `fill="${color}" fill-opacity="0.85"/>`);
-    out.push(`<text x="${(x(r.ratio) + 4).toFixed(1)}" y="${y + 15}">${r.ratio.toFixed(2)}</text>`);
+    out.push(`<text x="${(x(r.ratio) + 4).toFixed(1)}" y="${y + 15}" stroke="#ffffff" stroke-width="3" ` +
+             `paint-order="stroke">${r.ratio.toFixed(2)}</text>`);
     if (r.target != null && Math.abs(r.target - 1) > 1e-9) {
       const tx = x(r.target).toFixed(1);
       out.push(`<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + rowH - 1}" stroke="#000000" stroke-dasharray="3,2"/>`);
     }
   });
-  const px = x(1).toFixed(1);
-  out.push(`<line x1="${px}" y1="${top - 4}" x2="${px}" y2="${top + rows.length * rowH}" stroke="#000000" stroke-width="1.5"/>`);
-  out.push(`<text x="${left}" y="${height - 8}" fill="#555555">${esc(
-    '↑ higher is better (target ≥ 1), ↓ lower is better (target ≤ 1; event-loop CPU ≤ 0.67, dashed). ' +
-    'Green: target met, red: not met, grey: no target.')}</text>`);
+  out.push(`<text x="${left}" y="${height - 22}" fill="#555555">${esc(
+    '↑ higher is better (target ≥ 1); ↓ lower is better (target ≤ 1; event-loop CPU ≤ 0.67, dashed line).')}</text>`);
+  out.push(`<text x="${left}" y="${height - 7}" fill="#555555">${esc(
+    'Green: target met; red: not met; grey: no target. Solid line: parity (1.0).')}</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

@@ -21,8 +21,9 @@ const path = require('path');
 const { renderSvg } = require('./plot');
 
 const ROOT = path.join(__dirname, '..');
-// RUST_NET_DIR: measure another rust-net checkout (an experiment in a scratch
-// copy) instead of this one; bench/server.js reads the same variable.
+// RUST_NET_DIR: measure another rust-net checkout instead of this one (a clean
+// build of a commit, when others are rebuilding this working tree);
+// bench/server.js reads the same variable.
 const RUST_NET = process.env.RUST_NET_DIR || ROOT;
 const BENCH = __dirname;
 const LOADGEN_DIR = path.join(BENCH, 'loadgen');
@@ -61,16 +62,19 @@ const CFG = QUICK ? {
 const ALL_ROWS = ['churn', 'latency', 'echo', 'http', 'memory'];
 const ONLY = optVal('only', null);
 const ROWS = ONLY ? ONLY.split(',') : ALL_ROWS;
-const WRITE = (QUICK ? opt('write') : !opt('no-write')) && !process.env.RUST_NET_DIR && !optVal('exp', null);
+const WRITE = (QUICK ? opt('write') : !opt('no-write')) && !optVal('exp', null);
 const CHECK = !opt('no-check') && (!QUICK || opt('check')) && !ONLY;
 
 // --exp DIR: a third implementation, rust-net from another checkout (a
 // scratch copy with an experiment), measured in the same alternating rounds.
+// --exp DIR1[,DIR2]: up to two more implementations, 'exp' and 'exp2'.
 const EXP = optVal('exp', null);
-if (EXP) process.env.RUST_NET_EXP_DIR = path.resolve(EXP);
+const EXP_DIRS = EXP ? EXP.split(',').map((d) => path.resolve(d)) : [];
+if (EXP_DIRS[0]) process.env.RUST_NET_EXP_DIR = EXP_DIRS[0];
+if (EXP_DIRS[1]) process.env.RUST_NET_EXP2_DIR = EXP_DIRS[1];
 const IMPLS = optVal('impls', null) ? optVal('impls').split(',') :
-  EXP ? ['net', 'rust', 'exp'] : ['net', 'rust'];
-const LABEL = { net: 'node:net', rust: 'rust-net', exp: 'exp' };
+  ['net', 'rust', ...EXP_DIRS.map((d, i) => (i ? 'exp2' : 'exp'))];
+const LABEL = { net: 'node:net', rust: 'rust-net', exp: 'exp', exp2: 'exp2' };
 
 // ---------------------------------------------------------------- helpers
 
@@ -113,11 +117,12 @@ function hardNofile() {
 
 // ---------------------------------------------------------------- set-up
 
+// Checked in a child process: this process never maps the addon, so a
+// rebuild of it during a run (someone runs `npm run build`) cannot crash it.
 function ensureAddon() {
-  try {
-    require(RUST_NET);
-  } catch (err) {
-    console.error(`bench: rust-net's addon does not load (${err.message.split('\n')[0]}).`);
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(RUST_NET)})`], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(`bench: rust-net's addon does not load from ${RUST_NET}:\n${(r.stderr || '').trim().split('\n').slice(0, 4).join('\n')}`);
     console.error('bench: run `npm install` (or `npm run build`) first.');
     process.exit(1);
   }
@@ -470,7 +475,7 @@ const TABLE = [
   ['http.keepalive', 4, 'http.Server, wrk keep-alive (32 conns)', 'req/s', 'higher', 1.0],
   ['http.close', 4, 'http.Server, wrk Connection: close (32 conns)', 'req/s', 'higher', 1.0],
   ['memory.rss', 5, 'RSS with 10,000 idle connections', 'MiB', 'lower', 1.0],
-  ['memory.anon', 5, 'anonymous RSS (RssAnon) with 10,000 idle connections', 'MiB', 'lower', 1.0],
+  ['memory.anon', 5, 'RssAnon with 10,000 idle connections', 'MiB', 'lower', 1.0],
   ['cpu.main.c1', 6, 'event-loop CPU per connection, c=1', 'µs', 'lower', 0.67],
   ['cpu.main.c32', 6, 'event-loop CPU per connection, c=32', 'µs', 'lower', 0.67],
   ['cpu.main.c256', 6, 'event-loop CPU per connection, c=256', 'µs', 'lower', 0.67],
@@ -508,15 +513,19 @@ function summarize() {
 
 // With --exp: each figure for node:net, rust-net and the experiment.
 function expTable() {
-  const lines = [`experiment: ${process.env.RUST_NET_EXP_DIR}`, '',
-                 '| figure | node:net | rust-net | exp | rust/node | exp/node | exp/rust |',
-                 '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const exps = IMPLS.filter((i) => i.startsWith('exp'));
+  const lines = exps.map((e) => `${e}: ${process.env[e === 'exp' ? 'RUST_NET_EXP_DIR' : 'RUST_NET_EXP2_DIR']}`);
+  lines.push('', `| figure | node:net | rust-net | ${exps.join(' | ')} | rust/node | ${exps.map((e) => `${e}/node | ${e}/rust`).join(' | ')} |`,
+             `| --- | ${'---: | '.repeat(3 + exps.length * 3).trim()}`);
   const keys = [...new Set(results.rounds.map((r) => r.key))];
   for (const key of keys) {
     const med = (impl) => median(results.rounds.filter((r) => r.key === key && r.impl === impl).map((r) => r.value));
-    const [a, b, c] = ['net', 'rust', 'exp'].map(med);
+    const a = med('net');
+    const b = med('rust');
     const q = (x, y) => (x != null && y ? (x / y).toFixed(2) : '—');
-    lines.push(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${fmt(c)} | ${q(b, a)} | ${q(c, a)} | ${q(c, b)} |`);
+    const cols = exps.map(med);
+    lines.push(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${cols.map((c) => fmt(c)).join(' | ')} | ${q(b, a)} | ` +
+               `${cols.map((c) => `${q(c, a)} | ${q(c, b)}`).join(' | ')} |`);
   }
   return lines.join('\n');
 }
@@ -742,7 +751,7 @@ async function main() {
   fs.mkdirSync(OUT_DIR, { recursive: true });
   fs.writeFileSync(path.join(OUT_DIR, QUICK ? 'results-quick.json' : 'results.json'),
                    JSON.stringify({ ...results, summary: rows }, null, 1));
-  const svg = renderSvg(rows, `rust-net / node:net — ${m.node}, ${m.nproc} CPUs, ${m.commit}, ${m.date}`);
+  const svg = renderSvg(rows, `Node ${m.node}, ${m.nproc} CPUs (${m.virt}), rust-net ${m.commit}, ${m.date}`);
   if (WRITE && !ONLY) {
     writeResults(rows, svg);
     log('bench: wrote bench/RESULTS.md and bench/ratios.svg');

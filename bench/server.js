@@ -3,7 +3,7 @@
 // The server program under test. The same code runs on node:net and on
 // rust-net; only the module it takes createServer() from differs:
 //
-//   node bench/server.js <net|rust> <serve|stamp|echo|hold|http> <port>
+//   node bench/server.js <net|rust|exp|exp2> <serve|stamp|echo|hold|http> <port>
 //
 // Protocols (the load generator speaks the other side):
 //   serve  every byte read is written back (accept-and-serve: 1 byte in, 1 out)
@@ -24,7 +24,7 @@ const http = require('http');
 
 const [impl, mode, portArg] = process.argv.slice(2);
 const port = Number(portArg);
-if (!['net', 'rust', 'exp'].includes(impl) || !Number.isInteger(port)) {
+if (!['net', 'rust', 'exp', 'exp2'].includes(impl) || !Number.isInteger(port)) {
   console.error('usage: node bench/server.js <net|rust> <serve|stamp|echo|hold|http> <port>');
   process.exit(2);
 }
@@ -33,7 +33,8 @@ if (!['net', 'rust', 'exp'].includes(impl) || !Number.isInteger(port)) {
 // implementation from RUST_NET_EXP_DIR (an experiment in a scratch copy).
 const rustNetDir = process.env.RUST_NET_DIR || path.join(__dirname, '..');
 const lib = impl === 'rust' ? require(rustNetDir) :
-  impl === 'exp' ? require(process.env.RUST_NET_EXP_DIR) : require('net');
+  impl === 'exp' ? require(process.env.RUST_NET_EXP_DIR) :
+  impl === 'exp2' ? require(process.env.RUST_NET_EXP2_DIR) : require('net');
 
 let connections = 0;
 const noop = () => {};

@@ -646,8 +646,8 @@ fn echo(args: &Args) {
     let threads = args.int("threads", 1).clamp(1, 64) as usize;
     let duration = args.num("duration", 3.0);
     let warmup = args.num("warmup", 0.5);
-    let block = args.int("block", 16384).max(1) as usize;
-    let window = args.int("window", 65536).max(1);
+    let block = args.int("block", 65536).max(1) as usize;
+    let window = args.int("window", 262144).max(1);
     if port == 0 {
         die("--port is required");
     }
