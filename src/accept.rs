@@ -29,6 +29,8 @@
 //! ever racing an `accept4` on a descriptor number that was just reused.
 
 use std::future::poll_fn;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -53,14 +55,24 @@ const ACCEPT_BATCH: usize = 128;
 /// of descriptors and the reserve descriptor is gone too.
 const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Set by tests to make the next accept round panic, proving that a Rust
+/// panic on the accept thread becomes an 'error' event, not an abort.
+pub static INJECT_PANIC: AtomicBool = AtomicBool::new(false);
+
+/// libuv's `UV_EIO`, reported (as an accept error) after an internal failure.
+const UV_EIO: i32 = -libc::EIO;
+
 /// What one accept round produced, for the task that runs it.
 enum Step {
     /// Connections (or an error) are ready and JavaScript must be woken.
     Notify,
-    /// Out of descriptors with no way to shed: wait, then try again.
+    /// Out of descriptors with no way to shed, or an internal failure: wait,
+    /// then try again.
     Backoff,
     /// The server closed; the task ends.
     Closed,
+    /// The round panicked; JavaScript is told, then the loop pauses.
+    Failed,
 }
 
 struct State {
@@ -203,6 +215,9 @@ impl Acceptor {
     /// batch is full or the queue is at its limit.
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Step> {
         let mut guard = self.lock();
+        if INJECT_PANIC.swap(false, Ordering::Relaxed) {
+            panic!("rust-net: injected accept-loop panic (test hook)");
+        }
         let State { listener, ready, error, notified, throttled, waker, limit, .. } = &mut *guard;
         let Some(listener) = listener.as_ref() else {
             return Poll::Ready(Step::Closed);
@@ -270,14 +285,35 @@ impl Acceptor {
     /// (its environment is gone), which ends the server.
     pub async fn run(self: Arc<Self>, notify: impl Fn() -> bool) {
         loop {
-            match poll_fn(|cx| self.poll_accept(cx)).await {
+            let step = poll_fn(|cx| {
+                // A panic here must not end the task silently (the server
+                // would stop accepting) nor cross into Node: it is reported
+                // as an accept error and the loop carries on after a pause.
+                catch_unwind(AssertUnwindSafe(|| self.poll_accept(cx))).unwrap_or_else(|_| {
+                    self.lock().error = UV_EIO;
+                    Poll::Ready(Step::Failed)
+                })
+            })
+            .await;
+            match step {
+                Step::Failed => {
+                    if !notify() {
+                        self.shutdown();
+                        return;
+                    }
+                    tokio::time::sleep(EMFILE_BACKOFF).await;
+                }
                 Step::Notify => {
                     if !notify() {
                         self.shutdown();
                         return;
                     }
                 }
-                Step::Backoff => tokio::time::sleep(EMFILE_BACKOFF).await,
+                Step::Backoff => {
+                    tokio::time::sleep(EMFILE_BACKOFF).await;
+                    // Descriptors may have been freed: take the reserve back.
+                    crate::reserve::ensure();
+                }
                 Step::Closed => return,
             }
         }

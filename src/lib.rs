@@ -373,3 +373,18 @@ pub fn inspect_socket(fd: i32) -> Result<SocketOptions> {
         non_blocking: o.non_blocking,
     })
 }
+
+/// Test hook: the next accept round on the runtime thread panics. The panic
+/// must surface as an 'error' event (EIO, syscall 'accept') and the server
+/// must keep serving.
+#[napi]
+pub fn inject_accept_panic() {
+    accept::INJECT_PANIC.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Test hook: panics inside an exported function, which must reach
+/// JavaScript as a thrown Error rather than abort the process.
+#[napi(catch_unwind)]
+pub fn panic_for_tests() {
+    panic!("rust-net: panic_for_tests (test hook)");
+}
