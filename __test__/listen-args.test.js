@@ -41,6 +41,12 @@ const goodForms = [
   ['listen({ port: 0, backlog: 5 })', (s) => s.listen({ port: 0, backlog: 5 })],
   ['listen({ port: 0, exclusive: true })', (s) => s.listen({ port: 0, exclusive: true })],
   ['listen({ port: 0, exclusive: false })', (s) => s.listen({ port: 0, exclusive: false })],
+  // Backlogs Node's wraps read with ToInt32 (found by stress/fuzz.js).
+  ["listen({ port: 0, backlog: 'x' })", (s) => s.listen({ port: 0, backlog: 'x' })],
+  ["listen(0, '127.0.0.1', '7')", (s) => s.listen(0, '127.0.0.1', '7')],
+  ['listen({ port: 0, backlog: 1.5 })', (s) => s.listen({ port: 0, backlog: 1.5 })],
+  ['listen({ port: 0, backlog: {} })', (s) => s.listen({ port: 0, backlog: {} })],
+  ['listen({ port: 0, backlog: 1e12 })', (s) => s.listen({ port: 0, backlog: 1e12 })],
 ];
 
 for (const [name, start] of goodForms) {
@@ -98,6 +104,7 @@ const badListenArgs = [
   ['listen({ port: 0, signal: null })', (s) => s.listen({ port: 0, signal: null })],
   ['listen(Symbol())', (s) => s.listen(Symbol('port'))],
   ['listen([], callback)', (s, cb) => s.listen([], cb)],
+  ['listen({ port: 0, backlog: Symbol() })', (s) => s.listen({ port: 0, backlog: Symbol('b') })],
 ];
 
 for (const [name, start] of badListenArgs) {

@@ -108,7 +108,8 @@ function onconnectionBatch(handle) {
 function listen(backlog) {
   if (this[kClosed]) return UV_EINVAL;
   const listener = this[kListener];
-  const err = listener.listen(backlog, () => onconnectionBatch(this));
+  // Node's wraps read the backlog with ToInt32 ('x' → 0, 1.5 → 1).
+  const err = listener.listen(backlog | 0, () => onconnectionBatch(this));
   if (err === 0 && this[kClaimed] === undefined) this[kClaimed] = listener.claimCounter();
   return err;
 }
