@@ -254,6 +254,22 @@ async function loadgen(args, seconds) {
   return lastJson(await runBounded(LOADGEN, args, (seconds + 30) * 1000));
 }
 
+// Busy CPU time of the whole machine so far, in seconds (/proc/stat: user,
+// nice, system, irq, softirq, steal; USER_HZ is 100).
+function machineBusy() {
+  const f = fs.readFileSync('/proc/stat', 'latin1').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
+}
+
+// CPU that neither the server under test nor the load generator used during a
+// window, in cores: other people's work on the machine (and the idle other
+// server, and this harness). Recorded with every window, so contaminated
+// windows can be seen in the results.
+function foreignCores(busy0, busy1, s0, s1, loadCpuS, wallS) {
+  const server = (s1.cpuUs - s0.cpuUs) / 1e6;
+  return Math.max(0, (busy1 - busy0 - server - loadCpuS) / wallS);
+}
+
 // CPU deltas between two server samples, per accepted connection.
 function cpuDelta(s0, s1) {
   const conns = s1.connections - s0.connections;
@@ -300,31 +316,46 @@ const record = (key, impl, value, extra, round) => {
 async function rowChurn(impl, round, srv, port) {
   for (const conc of [1, 32, 256]) {
     const s0 = await srv.sample();
+    const b0 = machineBusy();
     const r = await loadgen(['churn', '--port', port, '--concurrency', conc,
                              '--duration', CFG.churnSeconds], CFG.churnSeconds);
+    const b1 = machineBusy();
     const s1 = await srv.sample();
     const cpu = cpuDelta(s0, s1);
     const lgUtil = (r.cpu_user_s + r.cpu_sys_s) / r.elapsed_s;
-    record(`churn.c${conc}`, impl, r.rate, { errors: r.errors, loadgenCpu: lgUtil, mainBusy: cpu.mainBusy }, round);
+    const foreign = foreignCores(b0, b1, s0, s1, r.cpu_user_s + r.cpu_sys_s, (s1.hr - s0.hr) / 1e9);
+    record(`churn.c${conc}`, impl, r.rate,
+           { errors: r.errors, loadgenCpu: lgUtil, mainBusy: cpu.mainBusy, foreign }, round);
     record(`cpu.main.c${conc}`, impl, cpu.mainUsPerConn, { ticks: cpu.mainTicksUsPerConn }, round);
     record(`cpu.process.c${conc}`, impl, cpu.processUsPerConn, null, round);
     record(`cpu.accept.c${conc}`, impl, cpu.acceptThreadUsPerConn, null, round);
     log(`  round ${round} ${LABEL[impl].padEnd(8)} churn c=${String(conc).padEnd(3)} ` +
         `${r.rate.toFixed(0).padStart(6)} conn/s  main ${cpu.mainUsPerConn.toFixed(1)} µs/conn ` +
         `process ${cpu.processUsPerConn.toFixed(1)} µs/conn  (main busy ${(cpu.mainBusy * 100).toFixed(0)}%, ` +
-        `loadgen ${(lgUtil * 100).toFixed(0)}% cpu, errors ${r.errors})`);
+        `loadgen ${(lgUtil * 100).toFixed(0)}% cpu, other ${(foreign * 100).toFixed(0)}%, errors ${r.errors})`);
   }
 }
 
+// Runs one loadgen window against `srv` and works out the foreign CPU.
+async function windowed(srv, args, seconds) {
+  const s0 = await srv.sample();
+  const b0 = machineBusy();
+  const r = await loadgen(args, seconds);
+  const b1 = machineBusy();
+  const s1 = await srv.sample();
+  r.foreign = foreignCores(b0, b1, s0, s1, r.cpu_user_s + r.cpu_sys_s, (s1.hr - s0.hr) / 1e9);
+  return r;
+}
+
 async function rowLatency(impl, round, srv, port) {
-  const r1 = await loadgen(['churn', '--port', port, '--concurrency', 1, '--stamp',
-                            '--max', CFG.latencyCount, '--duration', 10], 10);
-  record('latency.c1.p50', impl, r1.latency.p50_us, null, round);
-  record('latency.c1.p99', impl, r1.latency.p99_us, null, round);
-  const r32 = await loadgen(['churn', '--port', port, '--concurrency', 32, '--stamp',
-                             '--duration', CFG.churnSeconds], CFG.churnSeconds);
-  record('latency.c32.p50', impl, r32.latency.p50_us, null, round);
-  record('latency.c32.p99', impl, r32.latency.p99_us, null, round);
+  const r1 = await windowed(srv, ['churn', '--port', port, '--concurrency', 1, '--stamp',
+                                  '--max', CFG.latencyCount, '--duration', 10], 10);
+  record('latency.c1.p50', impl, r1.latency.p50_us, { foreign: r1.foreign }, round);
+  record('latency.c1.p99', impl, r1.latency.p99_us, { foreign: r1.foreign }, round);
+  const r32 = await windowed(srv, ['churn', '--port', port, '--concurrency', 32, '--stamp',
+                                   '--duration', CFG.churnSeconds], CFG.churnSeconds);
+  record('latency.c32.p50', impl, r32.latency.p50_us, { foreign: r32.foreign }, round);
+  record('latency.c32.p99', impl, r32.latency.p99_us, { foreign: r32.foreign }, round);
   log(`  round ${round} ${LABEL[impl].padEnd(8)} latency c=1 p50 ${r1.latency.p50_us.toFixed(1)} µs ` +
       `p99 ${r1.latency.p99_us.toFixed(1)} µs; c=32 p50 ${r32.latency.p50_us.toFixed(1)} µs ` +
       `p99 ${r32.latency.p99_us.toFixed(1)} µs`);
@@ -332,9 +363,9 @@ async function rowLatency(impl, round, srv, port) {
 
 async function rowEcho(impl, round, srv, port) {
   for (const conns of [1, 64]) {
-    const r = await loadgen(['echo', '--port', port, '--connections', conns,
-                             '--duration', CFG.echoSeconds, '--warmup', 0.2], CFG.echoSeconds + 1);
-    record(`echo.c${conns}`, impl, r.mb_per_s, { errors: r.errors }, round);
+    const r = await windowed(srv, ['echo', '--port', port, '--connections', conns,
+                                   '--duration', CFG.echoSeconds, '--warmup', 0.2], CFG.echoSeconds + 1);
+    record(`echo.c${conns}`, impl, r.mb_per_s, { errors: r.errors, foreign: r.foreign }, round);
     log(`  round ${round} ${LABEL[impl].padEnd(8)} echo ${String(conns).padEnd(2)} conn ` +
         `${r.mb_per_s.toFixed(1)} MB/s (errors ${r.errors})`);
   }
@@ -350,18 +381,28 @@ function parseWrk(out) {
   };
 }
 
+// wrk, run from a shell whose `times` then reports wrk's CPU time.
 async function wrk(port, seconds, close) {
   const args = ['-t', '1', '-c', '32', '-d', `${seconds}s`, '--timeout', '5s'];
   if (close) args.push('-H', 'Connection: close');
   args.push(`http://127.0.0.1:${port}/`);
-  return parseWrk(await runBounded('wrk', args, (seconds + 30) * 1000));
+  const out = await runBounded('sh', ['-c', 'wrk "$@" && times', 'sh', ...args], (seconds + 30) * 1000);
+  const r = parseWrk(out);
+  const t = out.trim().split('\n').pop().match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
+  r.cpuS = t ? Number(t[1]) * 60 + Number(t[2]) + Number(t[3]) * 60 + Number(t[4]) : 0;
+  return r;
 }
 
 async function rowHttp(impl, round, srv, port) {
   for (const close of [false, true]) {
+    const s0 = await srv.sample();
+    const b0 = machineBusy();
     const r = await wrk(port, CFG.httpSeconds, close);
+    const b1 = machineBusy();
+    const s1 = await srv.sample();
+    const foreign = foreignCores(b0, b1, s0, s1, r.cpuS, (s1.hr - s0.hr) / 1e9);
     const key = close ? 'http.close' : 'http.keepalive';
-    record(key, impl, r.rps, { errors: r.errors }, round);
+    record(key, impl, r.rps, { errors: r.errors, foreign }, round);
     log(`  round ${round} ${LABEL[impl].padEnd(8)} http ${close ? 'Connection: close' : 'keep-alive       '} ` +
         `${r.rps.toFixed(0)} req/s (errors ${r.errors})`);
   }
@@ -503,7 +544,10 @@ function summarize() {
     }
     let meets = null;
     if (target != null) meets = dir === 'higher' ? ratio >= target : ratio <= target;
+    const foreign = results.rounds.filter((x) => x.key === key && x.extra && x.extra.foreign != null)
+      .map((x) => x.extra.foreign);
     rows.push({ key, row, label, unit, dir, target, net: a, rust: b, ratio, meets, pairedRatio: median(perRound),
+                foreign: foreign.length ? { median: median(foreign), max: Math.max(...foreign) } : null,
                 spread: { net: [Math.min(...vals.net), Math.max(...vals.net)],
                           rust: [Math.min(...vals.rust), Math.max(...vals.rust)] },
                 n: Math.min(vals.net.length, vals.rust.length) });
@@ -635,6 +679,8 @@ function writeResults(rows, svg) {
     `| rust-net commit | ${m.commit} |`,
     `| load average (1/5/15 min) at start / end | ${m.loadStart} / ${m.loadEnd} |`,
     `| RLIMIT_NOFILE hard limit | ${m.nofileHard} |`,
+    `| other work on the machine during the windows | ${m.busyRows && m.busyRows.length ?
+      `above 0.15 cores (median) in: ${m.busyRows.join(', ')}` : 'below 0.15 cores (median) in every row'} |`,
     '',
     '![ratios rust-net / node:net](ratios.svg)',
     '',
@@ -653,11 +699,15 @@ function writeResults(rows, svg) {
     'Spread (min – max over rounds), and the median of the per-round ratios (each round measures both',
     'implementations back to back, so this pairs windows that saw the same machine conditions):',
     '',
-    '| figure | node:net | rust-net | median per-round ratio |',
-    '| --- | --- | --- | ---: |',
+    'The last column is CPU that neither the measured server nor the load generator used during the',
+    'windows (other people\'s work on the machine), in cores, median / worst window: 0 on a quiet machine.',
+    '',
+    '| figure | node:net | rust-net | median per-round ratio | other CPU (cores) |',
+    '| --- | --- | --- | ---: | ---: |',
     ...rows.map((r) => `| ${r.label} | ${fmt(r.spread.net[0], r.unit)} – ${fmt(r.spread.net[1], r.unit)} | ` +
                        `${fmt(r.spread.rust[0], r.unit)} – ${fmt(r.spread.rust[1], r.unit)} | ` +
-                       `${r.pairedRatio == null ? '—' : r.pairedRatio.toFixed(2)} |`),
+                       `${r.pairedRatio == null ? '—' : r.pairedRatio.toFixed(2)} | ` +
+                       `${r.foreign ? `${r.foreign.median.toFixed(2)} / ${r.foreign.max.toFixed(2)}` : '—'} |`),
     '',
     '### Is the load generator the bottleneck?',
     '',
@@ -748,6 +798,12 @@ async function main() {
   }
   log('');
   log(`bench: load average at end ${m.loadEnd}`);
+  const busyRows = rows.filter((r) => r.foreign && r.foreign.median > 0.15);
+  m.busyRows = busyRows.map((r) => r.key);
+  if (busyRows.length) {
+    log(`bench: warning: other work used the machine during ${busyRows.map((r) => r.key).join(', ')} ` +
+        '(median above 0.15 cores); rerun on a quieter machine for figures to rely on');
+  }
   fs.mkdirSync(OUT_DIR, { recursive: true });
   fs.writeFileSync(path.join(OUT_DIR, QUICK ? 'results-quick.json' : 'results.json'),
                    JSON.stringify({ ...results, summary: rows }, null, 1));
