@@ -36,7 +36,10 @@ function makeCase(seed, env) {
 
   const ports = [0, 0, 0, '0', -1, 65536, 1.5, NaN, Infinity, '', ' ', '-1', '65536',
                  true, false, null, undefined, {}, [], env.busyPort, String(env.busyPort), '0x0', 1e3 + 0.5];
-  const hosts = ['127.0.0.1', '::1', '::', '0.0.0.0', 'localhost', '', null, undefined, 5,
+  // IP literals only: their dns.lookup() answers on the next tick, so both
+  // runs see the same order of events. Host names take a thread-pool lookup
+  // of varying length; they are covered by the regular tests.
+  const hosts = ['127.0.0.1', '::1', '::', '0.0.0.0', '', null, undefined, 5,
                  '192.0.2.1', '::ffff:127.0.0.1', true];
   const backlogs = [511, 0, -1, 1, 'x', 1.5, null, undefined, 1e9];
   let pathCount = 0;
@@ -155,11 +158,13 @@ async function runCase(impl, seed, env) {
   observed.push(['final', server.listening,
                  address && typeof address === 'object' ? { ...address, port: 'PORT' } : scrub(address)]);
   server.emit = emit;
+  // Anything arriving later must not change what was compared.
+  const result = JSON.parse(JSON.stringify(observed));
   await new Promise((resolve) => {
     if (!server.listening) return resolve();
     server.close(resolve);
   });
-  return observed;
+  return result;
 }
 
 // Creates what the cases need (a busy port, a directory for socket paths)
