@@ -77,7 +77,16 @@ function onconnectionBatch(handle) {
   const listener = handle[kListener];
   const batch = listener.take();
   const claimed = handle[kClaimed];
-  if (batch[0] !== 0) handle.onconnection(batch[0]);
+  if (batch[0] !== 0) {
+    // An accept error: Node emits it as 'error' (which throws without a
+    // listener); the connections of this batch still come after it.
+    try {
+      handle.onconnection(batch[0]);
+    } catch (ex) {
+      if (batch.length > 1) process.nextTick(onconnectionBatch, handle);
+      throw ex;
+    }
+  }
   const isPipe = handle instanceof Pipe;
   for (let i = 1; i < batch.length; i++) {
     // Closed while this batch was being delivered (a 'connection' listener
