@@ -326,9 +326,9 @@ async function rowChurn(impl, round, srv, port) {
     const foreign = foreignCores(b0, b1, s0, s1, r.cpu_user_s + r.cpu_sys_s, (s1.hr - s0.hr) / 1e9);
     record(`churn.c${conc}`, impl, r.rate,
            { errors: r.errors, loadgenCpu: lgUtil, mainBusy: cpu.mainBusy, foreign }, round);
-    record(`cpu.main.c${conc}`, impl, cpu.mainUsPerConn, { ticks: cpu.mainTicksUsPerConn }, round);
-    record(`cpu.process.c${conc}`, impl, cpu.processUsPerConn, null, round);
-    record(`cpu.accept.c${conc}`, impl, cpu.acceptThreadUsPerConn, null, round);
+    record(`cpu.main.c${conc}`, impl, cpu.mainUsPerConn, { ticks: cpu.mainTicksUsPerConn, foreign }, round);
+    record(`cpu.process.c${conc}`, impl, cpu.processUsPerConn, { foreign }, round);
+    record(`cpu.accept.c${conc}`, impl, cpu.acceptThreadUsPerConn, { foreign }, round);
     log(`  round ${round} ${LABEL[impl].padEnd(8)} churn c=${String(conc).padEnd(3)} ` +
         `${r.rate.toFixed(0).padStart(6)} conn/s  main ${cpu.mainUsPerConn.toFixed(1)} µs/conn ` +
         `process ${cpu.processUsPerConn.toFixed(1)} µs/conn  (main busy ${(cpu.mainBusy * 100).toFixed(0)}%, ` +
