@@ -223,6 +223,10 @@ impl Acceptor {
             return Poll::Ready(Step::Closed);
         };
         let mut accepted = 0usize;
+        // Connections TCP_INFO says are queued, so a batch need not end on an
+        // accept4 that fails with EAGAIN; Unix sockets cannot be counted.
+        let mut waiting = 0usize;
+        let mut can_count = true;
         loop {
             if ready.len() >= *limit {
                 *throttled = true;
@@ -237,10 +241,26 @@ impl Acceptor {
                 Poll::Pending => break,
             };
             let fd = listener.get_ref().as_raw_fd();
+            if can_count && waiting == 0 {
+                match socket::pending_connections(fd) {
+                    Some(0) if accepted > 0 => {
+                        // Race-free: a connection arriving after the count
+                        // makes the socket readable again.
+                        ready_guard.clear_ready();
+                        continue;
+                    }
+                    Some(n) if n > 0 => waiting = n,
+                    // Not countable, or woken with nothing counted: let
+                    // accept4 decide for the rest of this round, so a kernel
+                    // that does not count can never stall the server.
+                    _ => can_count = false,
+                }
+            }
             match socket::accept(fd) {
                 Ok(conn) => {
                     ready.push(conn);
                     accepted += 1;
+                    waiting = waiting.saturating_sub(1);
                     if accepted >= ACCEPT_BATCH {
                         break;
                     }

@@ -227,6 +227,36 @@ pub fn accept(listener: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `tcpi_state` of a listening socket (the kernel's TCP_LISTEN).
+const TCP_STATE_LISTEN: u8 = 10;
+
+/// How many connections wait in a TCP listener's accept queue, or None when
+/// the kernel cannot say (not a listening TCP socket). For a listening socket
+/// Linux reports the accept-queue length as `tcpi_unacked`. One getsockopt is
+/// far cheaper than the accept4 that fails with EAGAIN at the end of every
+/// batch: the kernel allocates and frees a socket, inode and file for that
+/// failure (bench/RESULTS.md, experiment E1).
+pub fn pending_connections(listener: RawFd) -> Option<usize> {
+    // SAFETY: tcp_info is plain old data, valid when zeroed.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `info`, which we
+    // own; `listener` is an open descriptor for the duration of the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            listener,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 || info.tcpi_state != TCP_STATE_LISTEN {
+        return None;
+    }
+    usize::try_from(info.tcpi_unacked).ok()
+}
+
 /// Sets the permission bits of a pipe server's socket file, like
 /// `uv_pipe_chmod` (`readableAll` / `writableAll`).
 pub fn chmod_pipe(socket: &Socket, readable: bool, writable: bool) -> Result<(), i32> {
