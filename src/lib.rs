@@ -56,16 +56,9 @@ fn set_referenced(env: &Env, wake: &Wake, referenced: bool) -> Result<()> {
     })
 }
 
-/// `getsockname()` of a TCP listener, in Node's shape.
-#[napi(object)]
-pub struct SocketName {
-    pub address: String,
-    pub family: String,
-    pub port: u32,
-}
-
 /// One listening socket: bound (or adopted), then listening and accepting.
 #[napi]
+#[derive(Default)]
 pub struct Listener {
     bound: Option<Bound>,
     kind: Option<Kind>,
@@ -80,14 +73,7 @@ pub struct Listener {
 impl Listener {
     #[napi(constructor)]
     pub fn new() -> Self {
-        Listener {
-            bound: None,
-            kind: None,
-            acceptor: None,
-            wake: None,
-            cleanup: None,
-            unlink_on_close: None,
-        }
+        Self::default()
     }
 
     fn set_bound(&mut self, result: std::result::Result<Bound, i32>) -> i32 {
@@ -240,43 +226,6 @@ impl Listener {
         Ok(unsafe {
             Int32Array::with_external_data(acceptor.claimed_ptr(), 1, move |_, _| drop(keep_alive))
         })
-    }
-
-    /// The bound address of a TCP socket, or a libuv errno.
-    #[napi(catch_unwind)]
-    pub fn getsockname(&self) -> Either<SocketName, i32> {
-        let result = if let Some(acceptor) = &self.acceptor {
-            acceptor
-                .with_listener(socket::local_address)
-                .unwrap_or(Err(-libc::EBADF))
-        } else if let Some(bound) = &self.bound {
-            socket::local_address(&bound.socket)
-        } else {
-            Err(-libc::EBADF)
-        };
-        match result {
-            Ok(addr) => Either::A(SocketName {
-                address: addr.ip().to_string(),
-                family: if addr.is_ipv4() { "IPv4" } else { "IPv6" }.to_string(),
-                port: u32::from(addr.port()),
-            }),
-            Err(code) => Either::B(code),
-        }
-    }
-
-    /// Makes a pipe server's socket file readable and/or writable by all.
-    #[napi(catch_unwind)]
-    pub fn chmod(&self, readable: bool, writable: bool) -> i32 {
-        let result = if let Some(acceptor) = &self.acceptor {
-            acceptor
-                .with_listener(|s| socket::chmod_pipe(s, readable, writable))
-                .unwrap_or(Err(-libc::EBADF))
-        } else if let Some(bound) = &self.bound {
-            socket::chmod_pipe(&bound.socket, readable, writable)
-        } else {
-            Err(-libc::EBADF)
-        };
-        result.err().unwrap_or(0)
     }
 
     /// Keeps the event loop alive while listening (the default).

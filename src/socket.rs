@@ -6,7 +6,6 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -201,12 +200,6 @@ pub fn listen(bound: &Bound, backlog: i32) -> Result<(), i32> {
     bound.socket.listen(backlog).map_err(|e| uv_code(&e))
 }
 
-/// The address a TCP socket is bound to, as Node's `getsockname` reports it.
-pub fn local_address(socket: &Socket) -> Result<SocketAddr, i32> {
-    let addr = socket.local_addr().map_err(|e| uv_code(&e))?;
-    addr.as_socket().ok_or(UV_EINVAL)
-}
-
 /// `accept4(2)` with the flags libuv uses, without asking for the peer
 /// address (JavaScript reads it lazily, as Node does).
 pub fn accept(listener: RawFd) -> io::Result<OwnedFd> {
@@ -255,34 +248,6 @@ pub fn pending_connections(listener: RawFd) -> Option<usize> {
         return None;
     }
     usize::try_from(info.tcpi_unacked).ok()
-}
-
-/// Sets the permission bits of a pipe server's socket file, like
-/// `uv_pipe_chmod` (`readableAll` / `writableAll`).
-pub fn chmod_pipe(socket: &Socket, readable: bool, writable: bool) -> Result<(), i32> {
-    let addr = socket.local_addr().map_err(|e| uv_code(&e))?;
-    let Some(path) = addr.as_pathname() else {
-        return Err(UV_EINVAL);
-    };
-    let mut stat = MaybeUninit::<libc::stat>::uninit();
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| UV_EINVAL)?;
-    // SAFETY: `c_path` is NUL-terminated; stat writes into a buffer we own.
-    if unsafe { libc::stat(c_path.as_ptr(), stat.as_mut_ptr()) } != 0 {
-        return Err(last_uv_code());
-    }
-    // SAFETY: stat returned 0, so the buffer is initialised.
-    let mut mode = unsafe { stat.assume_init() }.st_mode & 0o7777;
-    if readable {
-        mode |= libc::S_IRUSR | libc::S_IRGRP | libc::S_IROTH;
-    }
-    if writable {
-        mode |= libc::S_IWUSR | libc::S_IWGRP | libc::S_IWOTH;
-    }
-    // SAFETY: as above, `c_path` is a valid C string.
-    if unsafe { libc::chmod(c_path.as_ptr(), mode) } != 0 {
-        return Err(last_uv_code());
-    }
-    Ok(())
 }
 
 /// `fcntl(F_DUPFD_CLOEXEC)`: a new descriptor for the same socket, owned by
