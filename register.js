@@ -20,42 +20,12 @@ const Module = require('module');
 const net = require('net');
 const { Server, createServer } = require('./index.js');
 
-// The server classes of these builtins extend the `net.Server` they saw when
-// they were loaded, but call `net.Server` afresh on every construction.
-const SERVER_SUBCLASS_MODULES = ['_http_server', '_tls_wrap'];
-
-function loadedBuiltins() {
-  const loaded = new Set();
-  for (const entry of process.moduleLoadList) {
-    if (entry.startsWith('NativeModule ')) loaded.add(entry.slice('NativeModule '.length));
-  }
-  return loaded;
-}
-
-// Whether rust-net's Server, called as the parent constructor of a class that
-// extends Node's own net.Server (as an already loaded http.Server does),
-// initializes that object rather than returning a new one.
-function chainsForeignSubclasses() {
-  const probe = Object.create(net.Server.prototype);
-  Reflect.apply(Server, probe, [{}]);
-  return probe._connections === 0;
-}
-
 function register() {
   if (net.Server === Server && net.createServer === createServer) return;
 
-  const early = SERVER_SUBCLASS_MODULES.filter((id) => loadedBuiltins().has(id));
-  if (early.length > 0 && !chainsForeignSubclasses()) {
-    // Their constructors would call rust-net's Server on an object that is
-    // not a rust-net server, which builds a separate server instead of
-    // initializing that object.
-    process.emitWarning(
-      `rust-net/register ran after ${early.join(', ')} had been loaded: ` +
-      'http, https and tls servers created from now on miss net.Server\'s ' +
-      'initialization. Make rust-net/register the first -r/--import.',
-      { code: 'RUST_NET_REGISTER_LATE' });
-  }
-
+  // http/https/tls loaded before this preload extend Node's own Server; its
+  // constructor (rust-net's Server, when they call net.Server) sets them up
+  // in place, and they keep listening the Node way.
   net.Server = Server;
   net.createServer = createServer;
   // Named exports of builtins seen by ES modules are snapshots until synced.
