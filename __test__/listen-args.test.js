@@ -209,3 +209,24 @@ test('the backlog argument reaches listen(2) (default 511)', async (t) => {
     assert.deepStrictEqual(results, [expected, expected], `backlog for ${JSON.stringify(args)}`);
   }
 });
+
+test('reusePort: two servers share a port exactly when the running Node supports it', async () => {
+  // Node 22.12+ sets SO_REUSEPORT for { reusePort: true }; older Nodes
+  // ignore the option, so the second listen fails with EADDRINUSE.
+  for (const host of ['127.0.0.1', '::1']) {
+    await sameOnBoth(async (impl) => {
+      const first = impl.createServer();
+      first.listen({ port: 0, host, reusePort: true });
+      await once(first, 'listening');
+      const { port } = first.address();
+      const second = impl.createServer();
+      const outcome = await new Promise((resolve) => {
+        second.once('error', (e) => resolve(e.code));
+        second.listen({ port, host, reusePort: true }, () => resolve('listening'));
+      });
+      await closeServer(second);
+      await closeServer(first);
+      return outcome;
+    });
+  }
+});

@@ -210,15 +210,19 @@ function createServerHandle(address, port, addressType, fd, flags) {
     err = listener.open(fd);
   } else if (port === -1 && addressType === -1) {
     err = bindPipe(listener, String(address));
-  } else if (!address) {
-    err = listener.bindTcp(DEFAULT_IPV6_ADDR, port, true,
-                           (flags & TCPConstants.UV_TCP_IPV6ONLY) !== 0);
-    if (err) return createServerHandle(DEFAULT_IPV4_ADDR, port, 4);
-  } else if (addressType === 6) {
-    err = listener.bindTcp(address, port, true,
-                           (flags & TCPConstants.UV_TCP_IPV6ONLY) !== 0);
   } else {
-    err = listener.bindTcp(address, port, false, false);
+    // Node 22.12+ adds UV_TCP_REUSEPORT (`reusePort`); older Nodes never
+    // set it, so passing their flags through behaves as each version does.
+    const ipv6Only = (flags & TCPConstants.UV_TCP_IPV6ONLY) !== 0;
+    const reusePort = (flags & (TCPConstants.UV_TCP_REUSEPORT ?? 0)) !== 0;
+    if (!address) {
+      err = listener.bindTcp(DEFAULT_IPV6_ADDR, port, true, ipv6Only, reusePort);
+      if (err) return createServerHandle(DEFAULT_IPV4_ADDR, port, 4, undefined, flags);
+    } else if (addressType === 6) {
+      err = listener.bindTcp(address, port, true, ipv6Only, reusePort);
+    } else {
+      err = listener.bindTcp(address, port, false, false, reusePort);
+    }
   }
   if (err) return err;
   return wrapListener(listener);

@@ -90,14 +90,14 @@ impl Listener {
     /// Creates and binds a TCP socket. `ipv6` selects the address family of
     /// the literal, as Node's `bind` vs `bind6`.
     #[napi(catch_unwind)]
-    pub fn bind_tcp(&mut self, address: String, port: u32, ipv6: bool, ipv6_only: bool) -> i32 {
+    pub fn bind_tcp(&mut self, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> i32 {
         if self.kind.is_some() {
             return errno::UV_EINVAL;
         }
         let Ok(port) = u16::try_from(port) else {
             return errno::UV_EINVAL;
         };
-        self.set_bound(socket::bind_tcp(&address, port, ipv6, ipv6_only))
+        self.set_bound(socket::bind_tcp(&address, port, ipv6, ipv6_only, reuse_port))
     }
 
     /// Creates a Unix domain socket bound at `name` (abstract if it starts

@@ -58,9 +58,10 @@ fn interface_index(name: &str) -> u32 {
 }
 
 /// Creates a TCP socket bound to `address:port`, as `uv_tcp_bind` does:
-/// SO_REUSEADDR always, IPV6_V6ONLY set explicitly on IPv6 sockets, and
-/// `EADDRINUSE` deferred to `listen()`.
-pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool) -> Result<Bound, i32> {
+/// SO_REUSEADDR always, IPV6_V6ONLY set explicitly on IPv6 sockets,
+/// SO_REUSEPORT when asked (Node 22.12+'s `reusePort`), and `EADDRINUSE`
+/// deferred to `listen()`.
+pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> Result<Bound, i32> {
     let addr = parse_ip(address, ipv6, port)?;
     let domain = if ipv6 { Domain::IPV6 } else { Domain::IPV4 };
     // socket2 sets SOCK_CLOEXEC, so a spawned child inherits nothing.
@@ -75,6 +76,9 @@ pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool) -> Result
     socket.set_reuse_address(true).map_err(|e| uv_code(&e))?;
     if ipv6 {
         socket.set_only_v6(ipv6_only).map_err(|e| uv_code(&e))?;
+    }
+    if reuse_port {
+        socket.set_reuse_port(true).map_err(|e| uv_code(&e))?;
     }
     let delayed_error = match socket.bind(&addr) {
         Ok(()) => 0,
