@@ -41,7 +41,9 @@ function makeCase(seed, env) {
   // of varying length; they are covered by the regular tests.
   const hosts = ['127.0.0.1', '::1', '::', '0.0.0.0', '', null, undefined, 5,
                  '192.0.2.1', '::ffff:127.0.0.1', true];
-  const backlogs = [511, 0, -1, 1, 'x', 1.5, null, undefined, 1e9];
+  // No strings: a string second argument is a host name to listen(), and
+  // host-name lookups finish at varying times (see hosts below).
+  const backlogs = [511, 0, -1, 1, {}, 1.5, null, undefined, 1e9, true];
   let pathCount = 0;
   const socketPath = () => `${env.dir}/f${pathCount++}.sock`;
   const paths = [socketPath, socketPath, () => `\0rust-net-fuzz-${seed}`, () => '',
