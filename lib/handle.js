@@ -233,6 +233,5 @@ module.exports = {
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
   createServerHandle,
-  isRustHandle,
   takeOverHandle,
 };
