@@ -156,3 +156,19 @@ test('without a native binary, loading fails with an error naming the platform a
     assert.match(r.stderr, /ERR_RUST_NET_NATIVE_MISSING/);
   }
 });
+
+test('the C library is detected as the diagnostic report says, without building a report', () => {
+  if (process.platform !== 'linux') return;
+  const result = nodeJson(['-e', `
+    const before = new Set(process.moduleLoadList);
+    const { platformTriple } = require(${JSON.stringify(path.join(root, 'lib', 'triple.js'))});
+    const triple = platformTriple();
+    require('rust-net');
+    const loaded = process.moduleLoadList.filter((m) => !before.has(m));
+    // Only now, for comparison: what napi-rs templates ask.
+    const glibc = Boolean(process.report.getReport().header.glibcVersionRuntime);
+    console.log(JSON.stringify({ triple, glibc, report: loaded.filter((m) => /report/.test(m)) }));`]);
+  assert.strictEqual(result.triple, `linux-${process.arch}-${result.glibc ? 'gnu' : 'musl'}`);
+  // getReport() costs ~8 ms and ~3 MiB of resident memory (bench/RESULTS.md).
+  assert.deepStrictEqual(result.report, []);
+});
