@@ -1,8 +1,10 @@
 //! The accept loop and the descriptor handoff to JavaScript.
 //!
 //! A tokio task accepts on the listening socket and parks each new descriptor
-//! in [`Acceptor`]'s queue, then wakes JavaScript (one threadsafe-function
-//! call per batch, never one per connection). Every descriptor is owned by
+//! in [`Acceptor`]'s queue, waking JavaScript once per batch (never once per
+//! connection) — for TCP as soon as TCP_INFO says connections are waiting,
+//! before accepting them, so the event loop's wake-up overlaps the accept4
+//! calls instead of following them. Every descriptor is owned by
 //! exactly one party at any moment, so none leaks and none is closed twice,
 //! whatever happens — a close() racing accepts, a throwing listener, or a
 //! worker thread terminated in the middle of a batch:
@@ -71,6 +73,8 @@ enum Step {
     Backoff,
     /// The server closed; the task ends.
     Closed,
+    /// JavaScript can never be woken again; the server shuts down.
+    Gone,
     /// The round panicked; JavaScript is told, then the loop pauses.
     Failed,
 }
@@ -91,6 +95,9 @@ struct State {
     throttled: bool,
     /// The accept task's waker, so `close()` and a drain can wake it.
     waker: Option<Waker>,
+    /// The last round ended once it had accepted every connection TCP_INFO
+    /// counted, without counting again, so a count of 0 now is trustworthy.
+    counted_out: bool,
     /// How many undelivered descriptors may pile up before accepting pauses;
     /// beyond it, connections wait in the kernel backlog as they do in Node.
     limit: usize,
@@ -122,6 +129,7 @@ impl Acceptor {
                 error: 0,
                 notified: false,
                 throttled: false,
+                counted_out: false,
                 waker: None,
                 limit: usize::try_from(backlog).unwrap_or(0).max(64),
             }),
@@ -213,12 +221,12 @@ impl Acceptor {
 
     /// One round of accepting: accepts until the socket would block, the
     /// batch is full or the queue is at its limit.
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Step> {
+    fn poll_accept(&self, cx: &mut Context<'_>, notify: &dyn Fn() -> bool) -> Poll<Step> {
         let mut guard = self.lock();
         if INJECT_PANIC.swap(false, Ordering::Relaxed) {
             panic!("rust-net: injected accept-loop panic (test hook)");
         }
-        let State { listener, ready, error, notified, throttled, waker, limit, .. } = &mut *guard;
+        let State { listener, ready, error, notified, throttled, waker, limit, counted_out, .. } = &mut *guard;
         let Some(listener) = listener.as_ref() else {
             return Poll::Ready(Step::Closed);
         };
@@ -242,14 +250,27 @@ impl Acceptor {
             };
             let fd = listener.get_ref().as_raw_fd();
             if can_count && waiting == 0 {
+                let trusted = accepted > 0 || std::mem::take(counted_out);
                 match socket::pending_connections(fd) {
-                    Some(0) if accepted > 0 => {
+                    Some(0) if trusted => {
                         // Race-free: a connection arriving after the count
                         // makes the socket readable again.
                         ready_guard.clear_ready();
                         continue;
                     }
-                    Some(n) if n > 0 => waiting = n,
+                    Some(n) if n > 0 => {
+                        waiting = n;
+                        if !*notified {
+                            // Wake JavaScript before accepting, so its
+                            // wake-up (5-8 µs here, bench/RESULTS.md E7)
+                            // overlaps the accept4s; its take() waits on this
+                            // lock until they are queued.
+                            *notified = true;
+                            if !notify() {
+                                return Poll::Ready(Step::Gone);
+                            }
+                        }
+                    }
                     // Not countable, or woken with nothing counted: let
                     // accept4 decide for the rest of this round, so a kernel
                     // that does not count can never stall the server.
@@ -262,6 +283,13 @@ impl Acceptor {
                     accepted += 1;
                     waiting = waiting.saturating_sub(1);
                     if accepted >= ACCEPT_BATCH {
+                        break;
+                    }
+                    if can_count && waiting == 0 {
+                        // Everything counted is accepted: let JavaScript
+                        // (already woken) take them, and count again in the
+                        // next round, off the path to 'connection'.
+                        *counted_out = true;
                         break;
                     }
                 }
@@ -289,7 +317,7 @@ impl Acceptor {
             *notified = true;
             return Poll::Ready(Step::Notify);
         }
-        if accepted >= ACCEPT_BATCH && !*throttled {
+        if (*counted_out || accepted >= ACCEPT_BATCH) && !*throttled {
             // More may be waiting: come back after letting others run.
             cx.waker().wake_by_ref();
         }
@@ -309,7 +337,7 @@ impl Acceptor {
                 // A panic here must not end the task silently (the server
                 // would stop accepting) nor cross into Node: it is reported
                 // as an accept error and the loop carries on after a pause.
-                catch_unwind(AssertUnwindSafe(|| self.poll_accept(cx))).unwrap_or_else(|_| {
+                catch_unwind(AssertUnwindSafe(|| self.poll_accept(cx, &notify))).unwrap_or_else(|_| {
                     self.lock().error = UV_EIO;
                     Poll::Ready(Step::Failed)
                 })
@@ -335,6 +363,10 @@ impl Acceptor {
                     crate::reserve::ensure();
                 }
                 Step::Closed => return,
+                Step::Gone => {
+                    self.shutdown();
+                    return;
+                }
             }
         }
     }
