@@ -94,7 +94,7 @@ test('npm pack: the tarball holds only what users need', { timeout: 120000 }, ()
   const listed = (dir, ext) => fs.readdirSync(path.join(root, dir))
     .filter((f) => f.endsWith(ext)).map((f) => `${dir}/${f}`);
   const expected = [
-    'Cargo.lock', 'Cargo.toml', 'README.md', 'build.rs', 'index.d.ts', 'index.js',
+    'Cargo.lock', 'Cargo.toml', 'LICENSE', 'README.md', 'build.rs', 'index.d.ts', 'index.js',
     'package.json', 'register.d.ts', 'register.js', 'scripts/build.js',
     ...listed('lib', '.js'), ...listed('src', '.rs'),
   ].sort();
