@@ -244,3 +244,40 @@ test("a throwing 'connection' listener is reported as uncaught and later connect
     return log;
   });
 });
+
+// rust-net accepts on another thread and delivers connections in batches of
+// any size (one at a time when they trickle in, dozens in a burst); each must
+// reach 'connection' exactly once, on the socket that carries its own bytes.
+test('trickles and bursts: every connection arrives exactly once, with its own data', async () => {
+  const patterns = { sequential: [1, 1, 1, 1, 1, 1, 1, 1], small: [3, 4, 5, 3], burst: [200] };
+  await sameOnBoth(async (impl) => {
+    const seen = [];
+    const server = impl.createServer((socket) => {
+      socket.setEncoding('utf8');
+      socket.once('data', (id) => { seen.push(Number(id)); socket.end(`ok ${id}`); });
+    });
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 511 });
+    await once(server, 'listening');
+    const observed = {};
+    let next = 0;
+    for (const [name, groups] of Object.entries(patterns)) {
+      let replies = 0;
+      for (const size of groups) {
+        const ids = Array.from({ length: size }, () => next++);
+        const answers = await Promise.all(ids.map((id) => new Promise((resolve, reject) => {
+          const client = net.connect(server.address().port, '127.0.0.1', () => client.write(String(id)));
+          let reply = '';
+          client.setEncoding('utf8');
+          client.on('data', (d) => { reply += d; });
+          client.on('error', reject);
+          client.on('close', () => resolve(reply === `ok ${id}`));
+        })));
+        replies += answers.filter(Boolean).length;
+      }
+      observed[name] = replies;
+    }
+    await closeServer(server);
+    const unique = new Set(seen);
+    return { observed, connections: seen.length, unique: unique.size, all: next === unique.size };
+  });
+});

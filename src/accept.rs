@@ -53,6 +53,13 @@ use crate::socket;
 /// huge one.
 const ACCEPT_BATCH: usize = 128;
 
+/// Wake JavaScript before accepting only when at most this many connections
+/// are waiting. Its take() waits on the acceptor lock until the round's
+/// accept4 calls (≈ 3 µs each) are done, so for a larger backlog an early
+/// wake-up would park the event loop on the lock instead of letting it serve
+/// its other work; there the wake-up comes after the round, as it always did.
+const EARLY_WAKE_MAX: usize = 4;
+
 /// How long to leave connections in the kernel backlog when the process is out
 /// of descriptors and the reserve descriptor is gone too.
 const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
@@ -260,7 +267,7 @@ impl Acceptor {
                     }
                     Some(n) if n > 0 => {
                         waiting = n;
-                        if !*notified {
+                        if !*notified && n <= EARLY_WAKE_MAX {
                             // Wake JavaScript before accepting, so its
                             // wake-up (5-8 µs here, bench/RESULTS.md E7)
                             // overlaps the accept4s; its take() waits on this
