@@ -2,7 +2,7 @@
 //!
 //! A tokio task accepts on the listening socket and parks each new descriptor
 //! in [`Acceptor`]'s queue, waking JavaScript once per batch (never once per
-//! connection) — for TCP as soon as TCP_INFO says connections are waiting,
+//! connection) — for TCP, when TCP_INFO says a few connections are waiting,
 //! before accepting them, so the event loop's wake-up overlaps the accept4
 //! calls instead of following them. Every descriptor is owned by
 //! exactly one party at any moment, so none leaks and none is closed twice,
