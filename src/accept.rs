@@ -293,8 +293,9 @@ impl Acceptor {
                         break;
                     }
                     if can_count && waiting == 0 {
-                        // Everything counted is accepted: let JavaScript
-                        // (already woken) take them, and count again in the
+                        // Everything counted is accepted: end the round so
+                        // JavaScript can take them (it was woken before the
+                        // accepts, or is woken now), and count again in the
                         // next round, off the path to 'connection'.
                         *counted_out = true;
                         break;
