@@ -75,6 +75,21 @@ impl Args {
     fn flag(&self, key: &str) -> bool {
         self.flags.iter().any(|f| f == key)
     }
+    /// The server's port: every mode needs one.
+    fn port(&self) -> u16 {
+        match self.int("port", 0) as u16 {
+            0 => die("--port is required"),
+            port => port,
+        }
+    }
+    /// A measuring window in seconds, bounded so no run can go on for long.
+    fn duration(&self, default: f64) -> f64 {
+        let duration = self.num("duration", default);
+        if duration > 120.0 {
+            die("--duration is capped at 120 s");
+        }
+        duration
+    }
 }
 
 fn die(msg: &str) -> ! {
@@ -490,20 +505,14 @@ fn churn_worker(cfg: &ChurnCfg, sources: &Sources, started: &AtomicU64) -> Churn
 
 fn churn(args: &Args) {
     let host = parse_ip(&args.str("host", "127.0.0.1"));
-    let port = args.int("port", 0) as u16;
+    let port = args.port();
     let conc = args.int("concurrency", 32).max(1) as usize;
     let threads = args.int("threads", 1).clamp(1, 64) as usize;
-    let duration = args.num("duration", 3.0);
+    let duration = args.duration(3.0);
     let max = args.int("max", 10_000_000);
     let stamp = args.flag("stamp");
     let send = args.int("send", if stamp { 0 } else { 1 }) as usize;
     let expect = args.int("expect", if stamp { 8 } else { 1 }) as usize;
-    if port == 0 {
-        die("--port is required");
-    }
-    if duration > 120.0 {
-        die("--duration is capped at 120 s");
-    }
     raise_nofile();
     let sources = Arc::new(Sources::new(!args.flag("ephemeral")));
     let started = Arc::new(AtomicU64::new(0));
@@ -641,19 +650,13 @@ fn echo_worker(dst: libc::sockaddr_in, n: usize, block: usize, window: u64,
 
 fn echo(args: &Args) {
     let host = parse_ip(&args.str("host", "127.0.0.1"));
-    let port = args.int("port", 0) as u16;
+    let port = args.port();
     let conns = args.int("connections", 1).max(1) as usize;
     let threads = args.int("threads", 1).clamp(1, 64) as usize;
-    let duration = args.num("duration", 3.0);
+    let duration = args.duration(3.0);
     let warmup = args.num("warmup", 0.5);
     let block = args.int("block", 65536).max(1) as usize;
     let window = args.int("window", 262144).max(1);
-    if port == 0 {
-        die("--port is required");
-    }
-    if duration > 120.0 {
-        die("--duration is capped at 120 s");
-    }
     raise_nofile();
     let sources = Arc::new(Sources::new(!args.flag("ephemeral")));
     let begin = Instant::now();
@@ -688,17 +691,31 @@ fn echo(args: &Args) {
 
 // ---------------------------------------------------------------- hold
 
+/// Blocks until stdin reaches end of file (the harness closed it: it is done
+/// measuring) or `seconds` pass, whichever comes first.
+fn wait_for_stdin_close(seconds: f64) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let mut stdin = io::stdin();
+        while let Ok(r) = stdin.read(&mut buf) {
+            if r == 0 {
+                break;
+            }
+        }
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(Duration::from_secs_f64(seconds));
+}
+
 fn hold(args: &Args) {
     let host = parse_ip(&args.str("host", "127.0.0.1"));
-    let port = args.int("port", 0) as u16;
+    let port = args.port();
     let n = args.int("connections", 10000) as usize;
     let conc = args.int("concurrency", 256).max(1) as usize;
     let expect = args.int("expect", 1) as usize;
     let hold_s = args.num("hold", 60.0).min(600.0);
     let open_timeout = args.num("timeout", 60.0);
-    if port == 0 {
-        die("--port is required");
-    }
     let limit = raise_nofile();
     if (limit as usize) < n + 64 {
         die(&format!("RLIMIT_NOFILE is {limit}, too low for {n} connections"));
@@ -764,18 +781,7 @@ fn hold(args: &Args) {
     println!("# ready {ready} errors {errors} open_s {open_s:.3}");
     let _ = io::stdout().flush();
     // Hold until stdin closes (the harness is done measuring) or time is up.
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    thread::spawn(move || {
-        let mut sink = [0u8; 64];
-        let mut stdin = io::stdin();
-        while let Ok(r) = stdin.read(&mut sink) {
-            if r == 0 {
-                break;
-            }
-        }
-        let _ = tx.send(());
-    });
-    let _ = rx.recv_timeout(Duration::from_secs_f64(hold_s));
+    wait_for_stdin_close(hold_s);
     for (fd, _) in &conns {
         if *fd >= 0 {
             close(*fd);
@@ -918,7 +924,7 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 fn sink(args: &Args) {
-    let port = args.int("port", 0) as u16;
+    let port = args.port();
     let duration = args.num("duration", 30.0).min(600.0);
     let threads = args.int("threads", 1).clamp(1, 16) as usize;
     let proto = match args.str("proto", "echo").as_str() {
@@ -927,9 +933,6 @@ fn sink(args: &Args) {
         "http" => Proto::Http,
         other => die(&format!("sink: unknown --proto {other}")),
     };
-    if port == 0 {
-        die("--port is required");
-    }
     raise_nofile();
     let stop = Arc::new(AtomicBool::new(false));
     let accepted = Arc::new(AtomicU64::new(0));
@@ -942,18 +945,7 @@ fn sink(args: &Args) {
     println!("# listening {port}");
     let _ = io::stdout().flush();
     // Runs until stdin closes or the duration is up.
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    thread::spawn(move || {
-        let mut b = [0u8; 64];
-        let mut stdin = io::stdin();
-        while let Ok(r) = stdin.read(&mut b) {
-            if r == 0 {
-                break;
-            }
-        }
-        let _ = tx.send(());
-    });
-    let _ = rx.recv_timeout(Duration::from_secs_f64(duration));
+    wait_for_stdin_close(duration);
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         let _ = h.join();
