@@ -91,7 +91,7 @@ test('npm pack: the tarball holds only what users need', { timeout: 120000 }, ()
   assert.ok(fs.existsSync(tarball), tarball);
   const files = info.files.map((f) => f.path).sort();
 
-  const listed = (dir, ext) => fs.readdirSync(path.join(root, dir))
+  const listed = (dir, ext) => fs.readdirSync(path.join(root, dir), { recursive: true })
     .filter((f) => f.endsWith(ext)).map((f) => `${dir}/${f}`);
   const expected = [
     'Cargo.lock', 'Cargo.toml', 'LICENSE', 'README.md', 'build.rs', 'index.d.ts', 'index.js',

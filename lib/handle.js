@@ -17,6 +17,7 @@ const { TCP, TCPConstants, Pipe, PipeConstants } = require('./wraps');
 const kListener = Symbol('rust-net.listener');
 const kClosed = Symbol('rust-net.closed');
 const kClaimed = Symbol('rust-net.claimed');
+const kPlacement = Symbol('rust-net.placement');
 
 const UV_EINVAL = -22;
 const DEFAULT_IPV4_ADDR = '0.0.0.0';
@@ -118,7 +119,7 @@ function listen(backlog) {
   if (this[kClosed]) return UV_EINVAL;
   const listener = this[kListener];
   // Node's wraps read the backlog with ToInt32 ('x' → 0, 1.5 → 1).
-  const err = listener.listen(backlog | 0, () => onconnectionBatch(this));
+  const err = listener.listen(backlog | 0, () => onconnectionBatch(this), this[kPlacement]);
   if (err === 0 && this[kClaimed] === undefined) this[kClaimed] = listener.claimCounter();
   return err;
 }
@@ -143,6 +144,7 @@ function unref() {
 
 function attachListener(wrap, listener) {
   wrap[kListener] = listener;
+  wrap[kPlacement] = 'auto';
   wrap[kClosed] = false;
   wrap.listen = listen;
   wrap.close = close;
@@ -228,10 +230,23 @@ function createServerHandle(address, port, addressType, fd, flags) {
   return wrapListener(listener);
 }
 
+// Where a Rust handle will accept ('auto', 'runtime' or 'event-loop'), set
+// before it listens; other handles are left alone.
+function setPlacement(handle, placement) {
+  if (isRustHandle(handle)) handle[kPlacement] = placement;
+}
+
+// Where a listening Rust handle accepts, or null for any other handle.
+function placementOf(handle) {
+  return isRustHandle(handle) ? handle[kListener].placement : null;
+}
+
 module.exports = {
   BindErrorHandle,
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
   createServerHandle,
+  placementOf,
+  setPlacement,
   takeOverHandle,
 };

@@ -18,8 +18,10 @@ const {
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
   createServerHandle,
+  setPlacement,
   takeOverHandle,
 } = require('./handle');
+const { acceptPlacement, applyServerOptions } = require('./options');
 
 const NodeServer = net.Server;
 const nodeSetupListenHandle = NodeServer.prototype._listen2;
@@ -30,6 +32,7 @@ function Server(options, connectionListener) {
   // constructor: set them up in place, as node:net would — they keep
   // listening through Node's own _listen2.
   if (!(this instanceof NodeServer)) return new Server(options, connectionListener);
+  if (typeof options === 'object' && options !== null) applyServerOptions(this, options);
   Reflect.apply(NodeServer, this, [options, connectionListener]);
 }
 Object.setPrototypeOf(Server.prototype, NodeServer.prototype);
@@ -61,6 +64,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     if (rval === null) rval = createServerHandle(address, port, addressType, fd, flags);
     this._handle = typeof rval === 'number' ? new BindErrorHandle(rval) : rval;
   }
+  setPlacement(this._handle, acceptPlacement(this));
   return Reflect.apply(nodeSetupListenHandle, this,
                        [address, port, addressType, backlog, fd, flags]);
 }

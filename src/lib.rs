@@ -1,15 +1,18 @@
 //! rust-net's native half: the listening socket of a Node `net.Server`, in Rust.
 //!
-//! This file is only the N-API surface. Set-up lives in [`socket`], the accept
-//! loop and descriptor handoff in [`accept`], errno mapping in [`errno`].
+//! This file is only the N-API surface. Set-up lives in [`socket`], the
+//! descriptor handoff in [`acceptor`], the two places that accept (a tokio
+//! thread, or the JavaScript thread's event loop) in [`placement`], errno
+//! mapping in [`errno`].
 //! Every method returns libuv-style results (0 or a negative errno) rather
 //! than throwing, because Node's own `net` code decides what to throw or emit
 //! for each failure and JavaScript passes these numbers straight to it.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-mod accept;
+mod acceptor;
 mod errno;
+mod placement;
 mod reserve;
 mod runtime;
 mod socket;
@@ -24,7 +27,9 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::CleanupEnvHook;
 use napi_derive::napi;
 
-use accept::Acceptor;
+use acceptor::Acceptor;
+use placement::event_loop::LoopPoll;
+use placement::{runtime_thread, Placement};
 use socket::{Bound, Kind};
 
 /// The JavaScript callback of a listening server, called with no arguments
@@ -65,6 +70,10 @@ pub struct Listener {
     acceptor: Option<Arc<Acceptor>>,
     wake: Option<Arc<Wake>>,
     cleanup: Option<CleanupEnvHook<Weak<Acceptor>>>,
+    /// The poll handle of the event-loop placement.
+    loop_poll: Option<LoopPoll>,
+    /// Where this server accepts, once listening.
+    placement: Option<Placement>,
     /// The socket file a pipe server created, removed on close as libuv does.
     unlink_on_close: Option<PathBuf>,
 }
@@ -145,30 +154,48 @@ impl Listener {
     }
 
     /// Starts listening and accepting. Connections (and accept errors) are
-    /// reported through `onconnection`, in batches.
+    /// reported through `onconnection`, in batches. `placement` is
+    /// `"runtime"`, `"event-loop"` or `"auto"` (the default: see
+    /// [`placement::automatic`]).
     #[napi(catch_unwind)]
-    pub fn listen(&mut self, env: Env, backlog: i32, onconnection: ConnectionCallback) -> Result<i32> {
+    pub fn listen(&mut self, env: Env, backlog: i32, onconnection: ConnectionCallback, placement: Option<String>) -> Result<i32> {
         if let Some(acceptor) = &self.acceptor {
             // Listening already (a handle shared by two servers, as Node
             // allows): only the backlog changes, as with a second uv_listen.
             let result = acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
             return Ok(result.unwrap_or(Err(-libc::EBADF)).err().unwrap_or(0));
         }
+        let placement = match Placement::parse(placement.as_deref().unwrap_or("auto")) {
+            Ok(choice) => choice.unwrap_or_else(placement::automatic),
+            Err(()) => return Ok(errno::UV_EINVAL),
+        };
         let Some(bound) = self.bound.as_ref() else {
             return Ok(errno::UV_EINVAL);
         };
         if let Err(code) = socket::listen(bound, backlog) {
             return Ok(code);
         }
-        let handle = runtime::handle().map_err(|e| Error::from_reason(e.to_string()))?;
         reserve::ensure();
         let Some(bound) = self.bound.take() else {
             return Ok(errno::UV_EINVAL);
         };
-        let acceptor = match Acceptor::new(bound.socket, backlog, &handle) {
-            Ok(acceptor) => acceptor,
+        let code = match placement {
+            Placement::Runtime => self.listen_on_runtime(&env, bound.socket, backlog, onconnection)?,
+            Placement::EventLoop => self.listen_on_event_loop(&env, bound.socket, backlog, &onconnection),
+        };
+        if code == 0 {
+            self.placement = Some(placement);
+        }
+        Ok(code)
+    }
+
+    fn listen_on_runtime(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: ConnectionCallback) -> Result<i32> {
+        let handle = runtime::handle().map_err(|e| Error::from_reason(e.to_string()))?;
+        let listening = match runtime_thread::register(socket, &handle) {
+            Ok(listening) => listening,
             Err(err) => return Ok(errno::uv_code(&err)),
         };
+        let acceptor = Arc::new(Acceptor::new(listening, backlog));
 
         let wake: Arc<Wake> = Arc::new(onconnection
             .build_threadsafe_function::<()>()
@@ -184,7 +211,7 @@ impl Listener {
         })?);
 
         let task_wake = Arc::clone(&wake);
-        handle.spawn(Arc::clone(&acceptor).run(move || {
+        handle.spawn(runtime_thread::run(Arc::clone(&acceptor), move || {
             task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
         }));
         self.wake = Some(wake);
@@ -192,15 +219,43 @@ impl Listener {
         Ok(0)
     }
 
+    fn listen_on_event_loop(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: &ConnectionCallback) -> i32 {
+        let acceptor = Arc::new(Acceptor::new(placement::event_loop::listening(socket), backlog));
+        // SAFETY: called from JavaScript, so on `env`'s thread, with
+        // `onconnection` a live function of that environment.
+        match unsafe { LoopPoll::start(env.raw(), onconnection.raw(), Arc::clone(&acceptor)) } {
+            Ok(poll) => {
+                self.loop_poll = Some(poll);
+                self.acceptor = Some(acceptor);
+                0
+            }
+            Err(code) => {
+                acceptor.shutdown();
+                code
+            }
+        }
+    }
+
+    /// Where this server accepts: `"runtime"`, `"event-loop"`, or null
+    /// before it listens.
+    #[napi(getter)]
+    pub fn placement(&self) -> Option<&'static str> {
+        self.placement.map(Placement::name)
+    }
+
     /// The next batch of connections: `[error, fd, ...]` (see
     /// [`Acceptor::take`]). Each descriptor must be claimed in `claimCounter()`
     /// once a Node handle owns it, or released with `release()`.
     #[napi(catch_unwind)]
     pub fn take(&self) -> Vec<i32> {
-        match &self.acceptor {
-            Some(acceptor) => acceptor.take(),
-            None => vec![0],
+        let Some(acceptor) = &self.acceptor else {
+            return vec![0];
+        };
+        let batch = acceptor.take();
+        if let Some(poll) = &self.loop_poll {
+            poll.resume();
         }
+        batch
     }
 
     /// Closes in-flight descriptor `index` (0-based within the last batch's
@@ -231,6 +286,9 @@ impl Listener {
     /// Keeps the event loop alive while listening (the default).
     #[napi(js_name = "ref", catch_unwind)]
     pub fn refer(&mut self, env: Env) -> Result<()> {
+        if let Some(poll) = &self.loop_poll {
+            poll.set_ref(true);
+        }
         match &self.wake {
             Some(wake) => set_referenced(&env, wake, true),
             None => Ok(()),
@@ -240,6 +298,9 @@ impl Listener {
     /// Lets the process exit while this server still listens.
     #[napi(catch_unwind)]
     pub fn unref(&mut self, env: Env) -> Result<()> {
+        if let Some(poll) = &self.loop_poll {
+            poll.set_ref(false);
+        }
         match &self.wake {
             Some(wake) => set_referenced(&env, wake, false),
             None => Ok(()),
@@ -250,6 +311,10 @@ impl Listener {
     /// connections accepted but not yet handed to JavaScript are closed.
     #[napi(catch_unwind)]
     pub fn close(&mut self, env: Env) -> Result<()> {
+        // The poll handle leaves libuv's epoll before the socket closes.
+        if let Some(poll) = self.loop_poll.take() {
+            poll.close();
+        }
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.shutdown();
         }
@@ -288,6 +353,9 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
+        if let Some(poll) = self.loop_poll.take() {
+            poll.close();
+        }
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.shutdown();
         }
@@ -323,12 +391,29 @@ pub fn inspect_socket(fd: i32) -> Result<SocketOptions> {
     })
 }
 
-/// Test hook: the next accept round on the runtime thread panics. The panic
+/// The placement a server gets when none is forced, and the CPUs' worth of
+/// time this process may use that it was decided from.
+#[napi(object)]
+pub struct AutoPlacement {
+    pub placement: String,
+    pub usable_cpus: f64,
+}
+
+/// How [`placement::automatic`] decided for this process.
+#[napi(catch_unwind)]
+pub fn auto_placement() -> AutoPlacement {
+    AutoPlacement {
+        placement: placement::automatic().name().to_string(),
+        usable_cpus: placement::usable_cpus(),
+    }
+}
+
+/// Test hook: the next accept round panics. The panic
 /// must surface as an 'error' event (EIO, syscall 'accept') and the server
 /// must keep serving.
 #[napi]
 pub fn inject_accept_panic() {
-    accept::INJECT_PANIC.store(true, std::sync::atomic::Ordering::Relaxed);
+    acceptor::INJECT_PANIC.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Test hook: panics inside an exported function, which must reach

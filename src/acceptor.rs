@@ -1,0 +1,262 @@
+//! The acceptor: what one listening server shares between the code that
+//! accepts (a placement, see [`crate::placement`]) and JavaScript, and the
+//! claim protocol that hands each accepted descriptor to a Node handle.
+//!
+//! Every descriptor is owned by exactly one party at any moment, so none
+//! leaks and none is closed twice, whatever happens — a close() racing
+//! accepts, a throwing listener, or a worker thread terminated in the middle
+//! of a batch:
+//!
+//! - `ready`: accepted, not yet handed out. Rust owns them.
+//! - `in_flight`: handed to JavaScript by [`Acceptor::take`], still owned by
+//!   Rust. JavaScript wraps each one in a Node handle and *claims* it by
+//!   bumping a counter in memory shared with it (a one-element Int32Array),
+//!   in the same straight-line code as the wrap, so no interruption can fall
+//!   between the two. Claimed descriptors belong to their Node handles.
+//! - [`Acceptor::reconcile`] settles a batch: the claimed prefix is released
+//!   to JavaScript, the rest goes back to the front of `ready` (delivered
+//!   next time) or, at shutdown, is closed.
+//!
+//! Descriptors never travel inside calls into JavaScript: N-API drops the
+//! payloads of threadsafe-function calls still queued when an environment
+//! shuts down without running any destructor; the wake-up carries nothing,
+//! and JavaScript pulls the batch.
+//!
+//! Everything shared sits behind one mutex. With the runtime placement the
+//! accept task holds it while it accepts, so `close()` can drop the listening
+//! socket on the JavaScript thread — freeing the port before `close()`
+//! returns — without ever racing an `accept4` on a descriptor number that was
+//! just reused. With the event-loop placement only the JavaScript thread
+//! takes it, so it is never contended.
+
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+
+use socket2::Socket;
+use tokio::io::unix::AsyncFd;
+
+use crate::errno::uv_code;
+use crate::socket;
+
+/// At most this many accepts before JavaScript is told, so a connection
+/// storm is delivered in steady batches rather than one huge one.
+pub const ACCEPT_BATCH: usize = 128;
+
+/// Set by tests to make the next accept round panic, proving that a Rust
+/// panic while accepting becomes an 'error' event, not an abort.
+pub static INJECT_PANIC: AtomicBool = AtomicBool::new(false);
+
+/// Panics if a test asked for it (see [`INJECT_PANIC`]).
+pub fn maybe_injected_panic() {
+    if INJECT_PANIC.swap(false, Ordering::Relaxed) {
+        panic!("rust-net: injected accept-loop panic (test hook)");
+    }
+}
+
+/// The listening socket, as the placement that accepts on it holds it.
+pub enum Listening {
+    /// Registered with the tokio runtime (the runtime placement).
+    Runtime(AsyncFd<Socket>),
+    /// Polled by the event loop of the JavaScript thread (libuv's epoll).
+    EventLoop(Socket),
+}
+
+impl Listening {
+    pub fn socket(&self) -> &Socket {
+        match self {
+            Listening::Runtime(fd) => fd.get_ref(),
+            Listening::EventLoop(socket) => socket,
+        }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.socket().as_raw_fd()
+    }
+}
+
+/// What one `accept4` on the listening socket gave.
+pub enum Accepted {
+    Conn(OwnedFd),
+    /// Nothing is waiting.
+    WouldBlock,
+    /// The peer gave up before we accepted, or a signal: libuv skips these.
+    Skipped,
+    /// Out of descriptors: the pending connections were accepted and closed
+    /// with the reserve descriptor, as libuv does.
+    Shed,
+    /// Out of descriptors and no reserve to shed with: leave the connections
+    /// in the backlog and look again a little later.
+    Exhausted,
+    /// Any other error, as a libuv errno, for an 'error' event.
+    Error(i32),
+}
+
+/// One `accept4` with libuv's handling of each outcome.
+pub fn accept_one(fd: RawFd) -> Accepted {
+    match socket::accept(fd) {
+        Ok(conn) => Accepted::Conn(conn),
+        Err(err) => match err.raw_os_error() {
+            Some(libc::EAGAIN) => Accepted::WouldBlock,
+            Some(libc::ECONNABORTED) | Some(libc::EINTR) => Accepted::Skipped,
+            Some(libc::EMFILE) | Some(libc::ENFILE) => {
+                if crate::reserve::shed_pending(fd) {
+                    Accepted::Shed
+                } else {
+                    Accepted::Exhausted
+                }
+            }
+            _ => Accepted::Error(uv_code(&err)),
+        },
+    }
+}
+
+pub struct State {
+    /// The listening socket; `None` once closed.
+    pub listener: Option<Listening>,
+    /// Accepted descriptors JavaScript has not taken yet.
+    pub ready: Vec<OwnedFd>,
+    /// The batch JavaScript is wrapping; `None` where JavaScript closed one
+    /// itself through [`Acceptor::release`].
+    in_flight: Vec<Option<OwnedFd>>,
+    /// An accept error JavaScript has not been told about (a libuv errno).
+    pub error: i32,
+    /// A wake-up is on its way to JavaScript; do not send another.
+    pub notified: bool,
+    /// The queue is full: accepting waits for JavaScript to drain it.
+    pub throttled: bool,
+    /// The runtime placement's task waker, so `close()` and a drain can
+    /// wake it.
+    pub waker: Option<Waker>,
+    /// The last round ended once it had accepted every connection TCP_INFO
+    /// counted, without counting again, so a count of 0 now is trustworthy.
+    pub counted_out: bool,
+    /// How many undelivered descriptors may pile up before accepting pauses;
+    /// beyond it, connections wait in the kernel backlog as they do in Node.
+    pub limit: usize,
+}
+
+/// The state one listening server shares between JavaScript and whatever
+/// accepts for it.
+pub struct Acceptor {
+    state: Mutex<State>,
+    /// How many descriptors of `in_flight` JavaScript has claimed. Its
+    /// memory is the backing store of a JavaScript Int32Array; only the
+    /// JavaScript thread touches it while JavaScript can run.
+    claimed: AtomicI32,
+}
+
+impl Acceptor {
+    pub fn new(listener: Listening, backlog: i32) -> Self {
+        Acceptor {
+            state: Mutex::new(State {
+                listener: Some(listener),
+                ready: Vec::new(),
+                in_flight: Vec::new(),
+                error: 0,
+                notified: false,
+                throttled: false,
+                counted_out: false,
+                waker: None,
+                limit: usize::try_from(backlog).unwrap_or(0).max(64),
+            }),
+            claimed: AtomicI32::new(0),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state inconsistent
+        // in a way that matters more than stopping service, so carry on.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the listening socket while it is open.
+    pub fn with_listener<R>(&self, f: impl FnOnce(&Socket) -> R) -> Option<R> {
+        let state = self.lock();
+        state.listener.as_ref().map(|l| f(l.socket()))
+    }
+
+    /// The claim counter's memory, for the JavaScript Int32Array over it.
+    pub fn claimed_ptr(&self) -> *mut i32 {
+        self.claimed.as_ptr()
+    }
+
+    /// Settles the previous batch: what JavaScript claimed is its own now;
+    /// what it did not reach goes back to the front of the queue.
+    fn reconcile(&self, state: &mut State) {
+        let claimed = usize::try_from(self.claimed.swap(0, Ordering::Relaxed)).unwrap_or(0);
+        let claimed = claimed.min(state.in_flight.len());
+        for fd in state.in_flight.drain(..claimed).flatten() {
+            // Owned by a Node handle now, which will close it.
+            let _ = fd.into_raw_fd();
+        }
+        let rest: Vec<OwnedFd> = state.in_flight.drain(..).flatten().collect();
+        if !rest.is_empty() {
+            state.ready.splice(0..0, rest);
+        }
+    }
+
+    /// Hands JavaScript the next batch: `[error, fd, fd, ...]`, where `error`
+    /// is an accept error (a libuv errno) or 0. JavaScript must claim each
+    /// descriptor as it wraps it. Lets accepting resume if it had paused on
+    /// a full queue.
+    pub fn take(&self) -> Vec<i32> {
+        let mut state = self.lock();
+        self.reconcile(&mut state);
+        state.notified = false;
+        let mut batch = Vec::with_capacity(state.ready.len() + 1);
+        batch.push(std::mem::take(&mut state.error));
+        let ready = std::mem::take(&mut state.ready);
+        batch.extend(ready.iter().map(AsRawFd::as_raw_fd));
+        state.in_flight = ready.into_iter().map(Some).collect();
+        if state.throttled {
+            state.throttled = false;
+            if let Some(waker) = state.waker.take() {
+                waker.wake();
+            }
+        }
+        batch
+    }
+
+    /// Closes the in-flight descriptor at `index` (JavaScript could not wrap
+    /// it); JavaScript then claims it like the others.
+    pub fn release(&self, index: usize) {
+        let closed = self.lock().in_flight.get_mut(index).and_then(Option::take);
+        drop(closed);
+    }
+
+    /// Records an internal failure (a panic while accepting) as an accept
+    /// error for JavaScript.
+    pub fn fail(&self, code: i32) {
+        self.lock().error = code;
+    }
+
+    /// Stops accepting for good: closes the listening socket (the port or
+    /// path is free when this returns), closes every accepted descriptor
+    /// JavaScript has not taken, and wakes the runtime task so it ends. With
+    /// the event-loop placement the caller stops the poll handle first.
+    pub fn shutdown(&self) {
+        let (listener, ready, waker) = {
+            let mut state = self.lock();
+            self.reconcile(&mut state);
+            (
+                state.listener.take(),
+                std::mem::take(&mut state.ready),
+                state.waker.take(),
+            )
+        };
+        // Dropped outside the lock: deregistering and closing are syscalls.
+        drop(listener);
+        drop(ready);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

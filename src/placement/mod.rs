@@ -1,0 +1,146 @@
+//! Where a listening server accepts: on the shared tokio runtime's thread
+//! ([`runtime_thread`]) or on the JavaScript thread's own event loop
+//! ([`event_loop`]). Both keep the same ownership rules ([`crate::acceptor`]);
+//! they differ only in who calls `accept4` and how JavaScript is told.
+//!
+//! The accept thread pays off only when it has a core to itself *and*
+//! connections arrive in bursts (its batches then save the event loop work);
+//! a lone connection, or a process without a spare core, pays a cross-thread
+//! wake-up and a context switch per hand-off instead (bench/RESULTS.md).
+
+pub mod event_loop;
+pub mod runtime_thread;
+
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    Runtime,
+    EventLoop,
+}
+
+impl Placement {
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Runtime => "runtime",
+            Placement::EventLoop => "event-loop",
+        }
+    }
+
+    /// `"runtime"`, `"event-loop"`, or `"auto"` (None: the automatic choice).
+    pub fn parse(name: &str) -> Result<Option<Placement>, ()> {
+        match name {
+            "runtime" => Ok(Some(Placement::Runtime)),
+            "event-loop" => Ok(Some(Placement::EventLoop)),
+            "auto" => Ok(None),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The placement chosen for this process when none is forced: decided once,
+/// from the CPUs the process may really use.
+pub fn automatic() -> Placement {
+    static CHOICE: OnceLock<Placement> = OnceLock::new();
+    *CHOICE.get_or_init(|| choose(usable_cpus()))
+}
+
+/// The rule behind [`automatic`]: with less than two CPUs' worth of time
+/// the accept thread can only take turns with the event loop.
+pub fn choose(cpus: f64) -> Placement {
+    if cpus < 2.0 {
+        Placement::EventLoop
+    } else {
+        Placement::Runtime
+    }
+}
+
+/// How many CPUs' worth of time this process may use: the CPUs of its
+/// affinity mask (`taskset`, cpusets), capped by a cgroup v2 CPU quota
+/// (`cpu.max` of its cgroup or any ancestor: `docker --cpus`, Kubernetes
+/// limits). The quota may be fractional (1.5 CPUs).
+pub fn usable_cpus() -> f64 {
+    let affinity = affinity_cpus().unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }) as f64;
+    match cgroup_quota() {
+        Some(quota) => affinity.min(quota),
+        None => affinity,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn affinity_cpus() -> Option<usize> {
+    // SAFETY: cpu_set_t is plain data, valid when zeroed; the kernel writes
+    // at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; pid 0 is the calling thread.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: `set` was filled by the kernel.
+    let count = unsafe { libc::CPU_COUNT(&set) };
+    usize::try_from(count).ok().filter(|&n| n > 0)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn affinity_cpus() -> Option<usize> {
+    None
+}
+
+/// The tightest cgroup v2 CPU quota on the way from this process's cgroup
+/// to the root, in CPUs; None when there is none (or no cgroup v2).
+fn cgroup_quota() -> Option<f64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    // cgroup v2 has a single line "0::/path".
+    let path = cgroups.lines().find_map(|line| line.strip_prefix("0::"))?;
+    let mut dir = std::path::PathBuf::from("/sys/fs/cgroup");
+    dir.push(path.trim_start_matches('/'));
+    let mut tightest: Option<f64> = None;
+    loop {
+        if let Some(quota) = std::fs::read_to_string(dir.join("cpu.max")).ok().and_then(|s| parse_cpu_max(&s)) {
+            tightest = Some(tightest.map_or(quota, |t| t.min(quota)));
+        }
+        if dir == std::path::Path::new("/sys/fs/cgroup") || !dir.pop() {
+            break;
+        }
+    }
+    tightest
+}
+
+/// `cpu.max` is "max 100000" (no quota) or "<quota> <period>" in µs.
+pub fn parse_cpu_max(text: &str) -> Option<f64> {
+    let mut parts = text.split_whitespace();
+    let quota = parts.next()?;
+    let period: f64 = parts.next().map_or(Some(100_000.0), |p| p.parse().ok())?;
+    if quota == "max" || period <= 0.0 {
+        return None;
+    }
+    let quota: f64 = quota.parse().ok()?;
+    Some(quota / period)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_max_without_quota_is_none() {
+        assert_eq!(parse_cpu_max("max 100000\n"), None);
+    }
+
+    #[test]
+    fn cpu_max_quota_is_cpus() {
+        assert_eq!(parse_cpu_max("150000 100000\n"), Some(1.5));
+        assert_eq!(parse_cpu_max("50000 100000"), Some(0.5));
+        assert_eq!(parse_cpu_max("garbage"), None);
+    }
+
+    #[test]
+    fn one_cpu_accepts_on_the_event_loop() {
+        assert_eq!(choose(1.0), Placement::EventLoop);
+        assert_eq!(choose(1.5), Placement::EventLoop);
+        assert_eq!(choose(2.0), Placement::Runtime);
+    }
+}
