@@ -13,5 +13,7 @@
 
 pub mod cidr;
 mod crc32c;
+pub mod policy;
+pub mod proxy;
 
 pub use crc32c::{crc32c, Crc32c};
