@@ -120,5 +120,5 @@ fn builders_validate() {
     assert!(!s.contains(ip("::3")));
     s.add_subnet(ip("::"), 0).unwrap();
     assert!(s.contains(ip("8.8.8.8")) && s.contains(ip("2001:db8::1")));
-    assert!(RuleSet::new().contains(ip("1.1.1.1")) == false);
+    assert!(!RuleSet::new().contains(ip("1.1.1.1")));
 }

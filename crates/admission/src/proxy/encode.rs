@@ -78,8 +78,8 @@ pub fn v2(header: &Header) -> Option<Vec<u8>> {
             block.extend_from_slice(&d.port().to_be_bytes());
         }
         (Addresses::Unix { source, destination }, Family::Unix) => {
-            block.extend_from_slice(&source.0);
-            block.extend_from_slice(&destination.0);
+            block.extend_from_slice(&source.0[..]);
+            block.extend_from_slice(&destination.0[..]);
         }
         _ => return None,
     }

@@ -62,9 +62,10 @@ pub enum Transport {
 /// An AF_UNIX address exactly as carried on the wire (108 bytes, NUL padded).
 ///
 /// Kept raw because abstract socket names start with a NUL and may contain
-/// more, so "the bytes before the first NUL" is not always the name.
+/// more, so "the bytes before the first NUL" is not always the name. Boxed
+/// so that the rare UNIX header does not make every `Header` 200 bytes larger.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct UnixAddr(pub [u8; 108]);
+pub struct UnixAddr(pub Box<[u8; 108]>);
 
 impl UnixAddr {
     /// The path with its NUL padding removed: for a filesystem path, the bytes
@@ -84,7 +85,7 @@ impl UnixAddr {
     /// Build from a path (truncated to 108 bytes, NUL padded). For tests,
     /// encoders and the addon's own fixtures.
     pub fn from_path(path: &[u8]) -> Self {
-        let mut raw = [0u8; 108];
+        let mut raw = Box::new([0u8; 108]);
         let n = path.len().min(108);
         raw[..n].copy_from_slice(&path[..n]);
         UnixAddr(raw)

@@ -141,8 +141,8 @@ fn parse_addresses(family: Family, block: &[u8]) -> Option<Addresses> {
             }
         }
         Family::Unix => Addresses::Unix {
-            source: UnixAddr(block.get(..108)?.try_into().ok()?),
-            destination: UnixAddr(block.get(108..216)?.try_into().ok()?),
+            source: UnixAddr(Box::new(block.get(..108)?.try_into().ok()?)),
+            destination: UnixAddr(Box::new(block.get(108..216)?.try_into().ok()?)),
         },
         Family::Unspec => Addresses::Unspec,
     })
