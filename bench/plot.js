@@ -70,7 +70,8 @@ function renderSvg(panelsArg, title, opts = {}) {
   for (const f of figures) {
     for (const { r } of f.lines) for (const v of Object.values(r.ratios || {})) if (v != null) all.push(v);
   }
-  const xmax = Math.ceil(Math.max(2, ...all) * 4) / 4;
+  // Up to 3.0: a bar beyond it (a noisy window) is cut at the edge, its number still shown.
+  const xmax = Math.min(3, Math.ceil(Math.max(2, ...all) * 4) / 4);
   const x0 = left + labelW + regimeW;
   const x = (v) => x0 + (Math.min(Math.max(v, 0), xmax) / xmax) * plotW;
   const out = [];
@@ -108,7 +109,7 @@ function renderSvg(panelsArg, title, opts = {}) {
         if (rv != null) out.push(marker(kinds[v], x(rv), y + rowH / 2));
       }
       if (ratio != null) {
-        const tx = Math.max(x(ratio), ...others.map((v) => (r.ratios && r.ratios[v] != null ? x(r.ratios[v]) + 4 : 0))) + 5;
+        const tx = Math.max(x(ratio) + (ratio > xmax ? 6 : 0), ...others.map((v) => (r.ratios && r.ratios[v] != null ? x(r.ratios[v]) + 4 : 0))) + 5;
         out.push(`<text x="${tx.toFixed(1)}" y="${y + 13}" stroke="#ffffff" stroke-width="3" ` +
                  `paint-order="stroke">${ratio.toFixed(2)}</text>`);
       }

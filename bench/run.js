@@ -36,6 +36,7 @@
 // --quick   fewer rounds, shorter runs; does not touch RESULTS.md unless --write
 // --no-check  skip the load-generator headroom check against a trivial server
 // --max-minutes  stop everything (and exit 1) if the run takes longer than this
+// --dry-run print the plan (regimes, rows, variants, expected duration) and exit
 
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -740,13 +741,11 @@ const TABLE = [
   ['latency.c32.p99', 2, "connect → 'connection' p99 (32 concurrent)", 'µs', 'lower', 1.0],
   ['echo.c1', 3, 'echo, 1 persistent connection', 'MB/s', 'higher', 1.0],
   ['echo.c64', 3, 'echo, 64 persistent connections', 'MB/s', 'higher', 1.0],
-  ['http.keepalive', 4, 'http.Server under -r register, wrk keep-alive (32 conns)', 'req/s', 'higher', 1.0],
-  ['http.close.c1', 4, 'http.Server under -r register, wrk Connection: close (1 conn)', 'req/s', 'higher', 1.0],
-  ['http.close.c32', 4, 'http.Server under -r register, wrk Connection: close (32 conns)', 'req/s', 'higher', 1.0],
-  ['http.close.c1.cpu', 4, 'http.Server process CPU per connection, Connection: close, 1 conn', 'µs', 'lower', 1.0],
-  ['http.close.c32.cpu', 4, 'http.Server process CPU per connection, Connection: close, 32 conns', 'µs', 'lower', 1.0],
-  ['cluster.close.c32', 8, 'cluster, primary + 2 workers, wrk Connection: close (32 conns)', 'req/s', 'higher', 1.0],
-  ['cluster.close.c32.cpu', 8, 'cluster CPU per connection (primary + workers)', 'µs', 'lower', 1.0],
+  ['http.keepalive', 4, 'http.Server (-r register), wrk keep-alive, 32 conns', 'req/s', 'higher', 1.0],
+  ['http.close.c1', 4, 'http.Server (-r register), wrk Connection: close, 1 conn', 'req/s', 'higher', 1.0],
+  ['http.close.c32', 4, 'http.Server (-r register), wrk Connection: close, 32 conns', 'req/s', 'higher', 1.0],
+  ['http.close.c1.cpu', 4, 'http.Server CPU per connection, Connection: close, 1 conn', 'µs', 'lower', 1.0],
+  ['http.close.c32.cpu', 4, 'http.Server CPU per connection, Connection: close, 32 conns', 'µs', 'lower', 1.0],
   ['memory.rss', 5, 'RSS with 10,000 idle connections', 'MiB', 'lower', 1.0],
   ['memory.anon', 5, 'RssAnon with 10,000 idle connections', 'MiB', 'lower', 1.0],
   ['cpu.main.c1', 6, 'event-loop CPU per connection, c=1', 'µs', 'lower', 0.67],
@@ -755,6 +754,8 @@ const TABLE = [
   ['cpu.process.c1', 7, 'process CPU per connection, c=1', 'µs', 'lower', 1.0],
   ['cpu.process.c32', 7, 'process CPU per connection, c=32', 'µs', 'lower', 1.0],
   ['cpu.process.c256', 7, 'process CPU per connection, c=256', 'µs', 'lower', 1.0],
+  ['cluster.close.c32', 8, 'cluster (primary + 2 workers), wrk Connection: close, 32 conns', 'req/s', 'higher', 1.0],
+  ['cluster.close.c32.cpu', 8, 'cluster CPU per connection (primary + workers)', 'µs', 'lower', 1.0],
 ];
 
 // Per regime: one entry per figure, with the median of each variant, its
@@ -928,7 +929,7 @@ function checkTable(regimeName) {
               `${fmt(net('latency.c1.p50'))} / ${fmt(net('latency.c1.p99'))} | |`);
   }
   for (const load of HTTP_LOADS) {
-    if (c[load.key]) rows.push(`| wrk ${load.text.trim()} (req/s) | ${fmt(c[load.key].rps, 'req/s')} | ${fmt(net(load.key), 'req/s')} | |`);
+    if (c[load.key]) rows.push(`| wrk ${load.text.replace(/\s+/g, ' ').trim()} (req/s) | ${fmt(c[load.key].rps, 'req/s')} | ${fmt(net(load.key), 'req/s')} | |`);
   }
   return rows.join('\n');
 }
@@ -973,7 +974,8 @@ function writeResults(regimes, summaries, svg) {
     `| load average (1/5/15 min) at start / end | ${m.loadStart} / ${m.loadEnd} |`,
     `| RLIMIT_NOFILE hard limit | ${m.nofileHard} |`,
     `| other work on the machine during the windows | ${m.busyRows && m.busyRows.length ?
-      `above 0.15 cores (median) in: ${m.busyRows.join(', ')}` : 'below 0.15 cores (median) in every row'} |`,
+      `above 0.15 cores (median) in ${m.busyRows.length} figures: ${[...new Set(m.busyRows.map((k) => k.replace(/\.[^ ]*$/, '')))].join(', ')} ` +
+      '(the "other CPU" column of each regime\'s spread table)' : 'below 0.15 cores (median) in every row'} |`,
     '',
     '![ratios rust-net / node:net](ratios.svg)',
     '',
@@ -1101,6 +1103,7 @@ async function main() {
     log('bench: note: in the pinned regime the cluster (primary and both workers) is confined to the one server CPU');
   }
   log(`bench: expected to take about ${Math.ceil(estimateSeconds(regimes) / 60)} minutes; stops by itself after ${MAX_MINUTES}`);
+  if (opt('dry-run')) return;
   log(`bench: load average ${m.loadStart}`);
   if (os.loadavg()[0] > m.nproc * 0.75) {
     log('bench: warning: the machine is busy (load average above 0.75 per CPU); figures will be noisy');
@@ -1161,8 +1164,10 @@ async function main() {
   const busyRows = summaries.flatMap(([g, rows]) => rows.filter((r) => r.foreign && r.foreign.median > 0.15).map((r) => `${g} ${r.key}`));
   m.busyRows = busyRows;
   if (busyRows.length) {
-    log(`bench: warning: other work used the machine during ${busyRows.join(', ')} ` +
-        '(median above 0.15 cores); rerun on a quieter machine for figures to rely on');
+    // Said per regime and row family (churn, latency, http...), to stay short.
+    const fam = [...new Set(busyRows.map((k) => k.split('.')[0]))];
+    log(`bench: warning: other work used the machine (median above 0.15 cores) during ${busyRows.length} figures: ` +
+        `${fam.join(', ')}; rerun on a quieter machine for figures to rely on (per figure: "other CPU" in results.json)`);
   }
   fs.mkdirSync(OUT_DIR, { recursive: true });
   fs.writeFileSync(path.join(OUT_DIR, QUICK ? 'results-quick.json' : 'results.json'),
