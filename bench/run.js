@@ -37,6 +37,7 @@
 // --no-check  skip the load-generator headroom check against a trivial server
 // --max-minutes  stop everything (and exit 1) if the run takes longer than this
 // --dry-run print the plan (regimes, rows, variants, expected duration) and exit
+// BENCH_WRK=/path/to/wrk  wrk when it is not on PATH
 
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -55,6 +56,8 @@ const LOADGEN_DIR = path.join(BENCH, 'loadgen');
 const LOADGEN = path.join(LOADGEN_DIR, 'target', 'release', 'loadgen');
 const OUT_DIR = path.join(BENCH, 'out');
 const PLACEMENT_VAR = 'RUST_NET_ACCEPT_PLACEMENT';
+// wrk, found on PATH unless BENCH_WRK names it.
+const WRK = process.env.BENCH_WRK || 'wrk';
 
 // Fixed ports below the ephemeral range (32768-60999), one per row; each
 // variant adds 10 (up to six variants), the pinned regime adds 100.
@@ -273,7 +276,7 @@ function ensureLoadgen() {
 }
 
 function haveWrk() {
-  const r = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
+  const r = spawnSync(WRK, ['--version'], { encoding: 'utf8' });
   return !r.error;
 }
 
@@ -521,7 +524,8 @@ async function rowChurn(ctx) {
     ctx.record(`cpu.accept.c${conc}`, cpu.acceptThreadUsPerConn, { foreign });
     log(`${ctx.tag} churn c=${String(conc).padEnd(3)} ` +
         `${r.rate.toFixed(0).padStart(6)} conn/s  main ${f1(cpu.mainUsPerConn)} µs/conn ` +
-        `process ${f1(cpu.processUsPerConn)} µs/conn accept thread ${f1(cpu.acceptThreadUsPerConn)} ` +
+        `process ${f1(cpu.processUsPerConn)} µs/conn` +
+        `${ctx.variant === 'node' ? '' : ` accept thread ${f1(cpu.acceptThreadUsPerConn)}`} ` +
         `(main busy ${(cpu.mainBusy * 100).toFixed(0)}%, loadgen ${(lgUtil * 100).toFixed(0)}% cpu, ` +
         `other ${(foreign * 100).toFixed(0)}%, errors ${r.errors})`);
   }
@@ -578,7 +582,7 @@ async function wrk(regime, port, seconds, { close, conns }) {
   const args = ['-t', '1', '-c', String(conns), '-d', `${seconds}s`, '--timeout', '5s'];
   if (close) args.push('-H', 'Connection: close');
   args.push(`http://127.0.0.1:${port}/`);
-  const [cmd, a] = onCpu(regime.loadCpu, 'sh', ['-c', 'wrk "$@" && times', 'sh', ...args]);
+  const [cmd, a] = onCpu(regime.loadCpu, 'sh', ['-c', '"$0" "$@" && times', WRK, ...args]);
   const out = await runBounded(cmd, a, (seconds + 30) * 1000);
   const r = parseWrk(out);
   const t = out.trim().split('\n').pop().match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
@@ -1096,13 +1100,14 @@ async function main() {
     log(`bench: note: ${PLACEMENT_VAR}=${m.placementEnvOfHarness} in this environment is replaced per variant in each server's`);
   }
   if (wantsWrk && !results.wrk) {
-    log('bench: skipping the http and cluster rows: wrk is not installed (apt-get install wrk)');
+    log(`bench: skipping the http and cluster rows: wrk is not installed${process.env.BENCH_WRK ? ` (BENCH_WRK=${WRK})` : ''}; ` +
+        'install it with: apt-get install wrk');
     results.skipped.push('http', 'cluster');
   }
   if (regimes.some((r) => r.serverCpu != null && r.rows.includes('cluster') && results.wrk)) {
     log('bench: note: in the pinned regime the cluster (primary and both workers) is confined to the one server CPU');
   }
-  log(`bench: expected to take about ${Math.ceil(estimateSeconds(regimes) / 60)} minutes; stops by itself after ${MAX_MINUTES}`);
+  log(`bench: expected to take about ${(estimateSeconds(regimes) / 60).toFixed(1)} minutes; stops by itself after ${MAX_MINUTES}`);
   if (opt('dry-run')) return;
   log(`bench: load average ${m.loadStart}`);
   if (os.loadavg()[0] > m.nproc * 0.75) {
