@@ -7,6 +7,10 @@
 #
 # impls: a comma-separated list of net, rust, exp (default net,rust). exp is
 # rust-net from $RUST_NET_EXP_DIR (a scratch copy with an experiment).
+# PLACEMENT=runtime|event-loop|auto: rust-net's accept placement, passed to the
+# server as RUST_NET_ACCEPT_PLACEMENT (unset by default: the automatic choice).
+# PIN=1: the no-spare-core regime of bench/run.js — the server under
+# `taskset -c ${SERVER_CPU:-0}`, the load generator under `taskset -c ${LOAD_CPU:-1}`.
 # Every load is bounded (--max connections, --duration seconds) and every
 # server is stopped at the end. Output goes to bench/out/profile/.
 set -euo pipefail
@@ -19,13 +23,20 @@ PORT=17440
 mkdir -p "$OUT"
 [ -x "$L" ] || (cd bench/loadgen && cargo build --release --quiet)
 
+if [ -n "${PLACEMENT:-}" ]; then export RUST_NET_ACCEPT_PLACEMENT=$PLACEMENT; else unset RUST_NET_ACCEPT_PLACEMENT; fi
+SRV_PIN=() LG_PIN=()
+if [ "${PIN:-0}" = 1 ]; then
+  SRV_PIN=(taskset -c "${SERVER_CPU:-0}") LG_PIN=(taskset -c "${LOAD_CPU:-1}")
+fi
+lg() { "${LG_PIN[@]}" "$L" "$@"; }   # the load generator, pinned when PIN=1
+
 need() { command -v "$1" >/dev/null || { echo "profile: $1 is not installed: apt-get install ${2:-$1}"; exit 1; }; }
 
 start_server() { # impl mode -> sets SP
-  BENCH_SERVER_SECONDS=${SECS:-60} "$@" &
+  BENCH_SERVER_SECONDS=${SECS:-60} "${SRV_PIN[@]}" "$@" &
   SP=$!
   for _ in $(seq 100); do
-    if "$L" churn --port $PORT --concurrency 1 --max 1 --duration 1 2>/dev/null | grep -q '"completed":1'; then return; fi
+    if lg churn --port $PORT --concurrency 1 --max 1 --duration 1 2>/dev/null | grep -q '"completed":1'; then return; fi
     sleep 0.2
   done
   echo "profile: server did not start"; kill $SP; exit 1
@@ -44,12 +55,12 @@ strace)
   for impl in "${impls[@]}"; do
     rm -f "$OUT/strace.$impl".*
     start_server node bench/server.js "$impl" serve $PORT
-    "$L" churn --port $PORT --concurrency 32 --duration 0.5 >/dev/null
+    lg churn --port $PORT --concurrency 32 --duration 0.5 >/dev/null
     pids=$(ls /proc/$SP/task | sed 's/^/-p /' | tr '\n' ' ')
     # shellcheck disable=SC2086
     strace -qq -ff -o "$OUT/strace.$impl" $pids 2>/dev/null & ST=$!
     sleep 1
-    "$L" churn --port $PORT --concurrency "$CONC" --max "$N" --duration 60 > "$OUT/strace.$impl.load.json"
+    lg churn --port $PORT --concurrency "$CONC" --max "$N" --duration 60 > "$OUT/strace.$impl.load.json"
     sleep 0.5; kill $ST; wait $ST 2>/dev/null || true
     stop_server
     done_n=$(grep -o '"completed":[0-9]*' "$OUT/strace.$impl.load.json" | cut -d: -f2)
@@ -71,9 +82,9 @@ callgrind)
     rm -f "$OUT/callgrind.$impl".*
     SECS=600 start_server valgrind -q --tool=callgrind --separate-threads=yes --instr-atstart=no \
       --callgrind-out-file="$OUT/callgrind.$impl.%p" node bench/server.js "$impl" serve $PORT
-    "$L" churn --port $PORT --concurrency 8 --max 300 --duration 120 >/dev/null
+    lg churn --port $PORT --concurrency 8 --max 300 --duration 120 >/dev/null
     callgrind_control -i on $SP >/dev/null 2>&1
-    "$L" churn --port $PORT --concurrency 8 --max "${N:-1000}" --duration 120 > "$OUT/callgrind.$impl.load.json"
+    lg churn --port $PORT --concurrency 8 --max "${N:-1000}" --duration 120 > "$OUT/callgrind.$impl.load.json"
     callgrind_control -d $SP >/dev/null 2>&1
     stop_server
     done_n=$(grep -o '"completed":[0-9]*' "$OUT/callgrind.$impl.load.json" | cut -d: -f2)
@@ -90,10 +101,10 @@ perf)
   need perf linux-perf
   for impl in "${impls[@]}"; do
     start_server node --perf-basic-prof --logfile="$OUT/v8.log" --no-logfile-per-isolate bench/server.js "$impl" serve $PORT
-    "$L" churn --port $PORT --concurrency 32 --duration 1 >/dev/null
+    lg churn --port $PORT --concurrency 32 --duration 1 >/dev/null
     perf record -q -e cpu-clock -F 4000 -g -p "$SP" -o "$OUT/perf.$impl.data" -- sleep 2.6 2>/dev/null & PP=$!
     sleep 0.3
-    "$L" churn --port $PORT --concurrency "$CONC" --duration 2 > "$OUT/perf.$impl.load.json"
+    lg churn --port $PORT --concurrency "$CONC" --duration 2 > "$OUT/perf.$impl.load.json"
     wait $PP || true
     stop_server
     echo "== $impl: $(grep -o '"completed":[0-9]*' "$OUT/perf.$impl.load.json"); perf report -i $OUT/perf.$impl.data --children --sort sym"

@@ -1,18 +1,43 @@
 'use strict';
 
-// rust-net's benchmark suite: `npm run bench` (see bench/README section in
+// rust-net's benchmark suite: `npm run bench` (see the top of
 // bench/RESULTS.md). Runs the same server program (bench/server.js) on
-// node:net and on rust-net, alternating A/B within each round, with the load
-// coming from a separate process (bench/loadgen, or wrk for HTTP), and
-// reports the median of each figure over the rounds and the ratio
-// rust-net / node:net.
+// node:net and on rust-net — rust-net with its automatic accept placement and
+// with each placement forced — in the same alternating rounds, with the load
+// coming from a separate process (bench/loadgen, or wrk for HTTP). Every row
+// runs in one or two regimes:
 //
-//   node bench/run.js [--quick] [--rounds N] [--only row,row] [--no-write]
-//                     [--write] [--no-check]
+//   unpinned  no affinity set: the server and the load generator share the
+//             machine's CPUs as the scheduler likes (a spare core, if any);
+//   pinned    the server process (all its threads; in the cluster row the
+//             primary and its workers) confined to one CPU with
+//             `taskset -c <S>`, the load generator (loadgen or wrk) to another
+//             with `taskset -c <L>`: the server has no spare core.
 //
-// rows: churn latency echo http memory (cpu rows 6 and 7 come from churn)
-// --quick     fewer rounds, shorter runs; does not touch RESULTS.md unless --write
+// It reports the median of each figure over the rounds and the ratios
+// rust-net / node:net per variant, one table per regime and one table of
+// ratios across regimes.
+//
+//   node bench/run.js [--quick] [--rounds N] [--only row,row]
+//                     [--regime unpinned,pinned] [--variants node,auto,runtime,event-loop]
+//                     [--cpus S,L] [--exp DIR[,DIR2]] [--max-minutes M]
+//                     [--no-write] [--write] [--no-check] [--check]
+//
+// rows      churn latency echo http cluster memory (cpu rows 6 and 7 come from
+//           churn). Default: all six unpinned; churn latency http cluster pinned
+//           (echo and memory never touch the accept path). With --only, the
+//           listed rows in every selected regime.
+// variants  node (node:net), auto (rust-net with RUST_NET_ACCEPT_PLACEMENT
+//           unset: the default a user gets), runtime and event-loop (rust-net
+//           with RUST_NET_ACCEPT_PLACEMENT=runtime / event-loop in the server's
+//           environment). node is always measured: every ratio is against it.
+// --cpus    the server's and the load generator's CPU in the pinned regime
+//           (default: the first two CPUs this process may use).
+// --quick   fewer rounds, shorter runs; does not touch RESULTS.md unless --write
 // --no-check  skip the load-generator headroom check against a trivial server
+// --max-minutes  stop everything (and exit 1) if the run takes longer than this
+// --dry-run print the plan (regimes, rows, variants, expected duration) and exit
+// BENCH_WRK=/path/to/wrk  wrk when it is not on PATH
 
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -24,14 +49,19 @@ const ROOT = path.join(__dirname, '..');
 // RUST_NET_DIR: measure another rust-net checkout instead of this one (a clean
 // build of a commit, when others are rebuilding this working tree);
 // bench/server.js reads the same variable.
-const RUST_NET = process.env.RUST_NET_DIR || ROOT;
+const RUST_NET = path.resolve(process.env.RUST_NET_DIR || ROOT);
+if (process.env.RUST_NET_DIR) process.env.RUST_NET_DIR = RUST_NET;
 const BENCH = __dirname;
 const LOADGEN_DIR = path.join(BENCH, 'loadgen');
 const LOADGEN = path.join(LOADGEN_DIR, 'target', 'release', 'loadgen');
 const OUT_DIR = path.join(BENCH, 'out');
+const PLACEMENT_VAR = 'RUST_NET_ACCEPT_PLACEMENT';
+// wrk, found on PATH unless BENCH_WRK names it.
+const WRK = process.env.BENCH_WRK || 'wrk';
 
-// Fixed ports below the ephemeral range (32768-60999), one per row.
-const PORTS = { churn: 17401, latency: 17402, echo: 17403, http: 17404, memory: 17405, check: 17409 };
+// Fixed ports below the ephemeral range (32768-60999), one per row; each
+// variant adds 10 (up to six variants), the pinned regime adds 100.
+const PORTS = { churn: 17401, latency: 17402, echo: 17403, http: 17404, memory: 17405, cluster: 17406, check: 17409 };
 
 // ---------------------------------------------------------------- options
 
@@ -41,6 +71,7 @@ const optVal = (name, dflt) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
 };
+const list = (v) => v.split(',').map((x) => x.trim()).filter(Boolean);
 const QUICK = opt('quick');
 const CFG = QUICK ? {
   rounds: Number(optVal('rounds', 3)),
@@ -51,7 +82,7 @@ const CFG = QUICK ? {
   memoryConnections: 10000,
   memoryRounds: 1,
 } : {
-  rounds: Number(optVal('rounds', 10)),
+  rounds: Number(optVal('rounds', 8)),
   churnSeconds: 1.5,
   latencyCount: 3000,
   echoSeconds: 1.5,
@@ -59,24 +90,63 @@ const CFG = QUICK ? {
   memoryConnections: 10000,
   memoryRounds: 3,
 };
-const ALL_ROWS = ['churn', 'latency', 'echo', 'http', 'memory'];
-const ONLY = optVal('only', null);
-const ROWS = ONLY ? ONLY.split(',') : ALL_ROWS;
-const WRITE = (QUICK ? opt('write') : !opt('no-write')) && !optVal('exp', null);
-const CHECK = !opt('no-check') && (!QUICK || opt('check')) && !ONLY;
+if (!(CFG.rounds >= 1)) die('--rounds must be at least 1');
 
-// --exp DIR: a third implementation, rust-net from another checkout (a
-// scratch copy with an experiment), measured in the same alternating rounds.
-// --exp DIR1[,DIR2]: up to two more implementations, 'exp' and 'exp2'.
+const ALL_ROWS = ['churn', 'latency', 'echo', 'http', 'cluster', 'memory'];
+const REGIME_ROWS = {
+  unpinned: ALL_ROWS,
+  pinned: ['churn', 'latency', 'http', 'cluster'],
+};
+const ONLY = optVal('only', null);
+const ONLY_ROWS = ONLY ? list(ONLY) : null;
+for (const r of ONLY_ROWS || []) if (!ALL_ROWS.includes(r)) die(`unknown row ${r} (rows: ${ALL_ROWS.join(' ')})`);
+const REGIMES = list(optVal('regime', optVal('regimes', 'unpinned,pinned')));
+for (const r of REGIMES) if (!REGIME_ROWS[r]) die(`unknown regime ${r} (regimes: unpinned pinned)`);
+const WRITE = (QUICK ? opt('write') : !opt('no-write')) && !optVal('exp', null);
+const CHECK_FLAG = opt('check') || (!opt('no-check') && !QUICK && !ONLY);
+
+// --exp DIR1[,DIR2]: up to two more implementations, 'exp' and 'exp2' —
+// rust-net from other checkouts (a scratch copy with an experiment), with
+// their automatic placement, measured in the same alternating rounds.
 const EXP = optVal('exp', null);
-const EXP_DIRS = EXP ? EXP.split(',').map((d) => path.resolve(d)) : [];
+const EXP_DIRS = EXP ? list(EXP).map((d) => path.resolve(d)) : [];
 if (EXP_DIRS[0]) process.env.RUST_NET_EXP_DIR = EXP_DIRS[0];
 if (EXP_DIRS[1]) process.env.RUST_NET_EXP2_DIR = EXP_DIRS[1];
-const IMPLS = optVal('impls', null) ? optVal('impls').split(',') :
-  ['net', 'rust', ...EXP_DIRS.map((d, i) => (i ? 'exp2' : 'exp'))];
-const LABEL = { net: 'node:net', rust: 'rust-net', exp: 'exp', exp2: 'exp2' };
+
+// A variant is one implementation and placement: what a server is started as.
+// `placement: null` removes RUST_NET_ACCEPT_PLACEMENT from the server's
+// environment (rust-net's default, what a user gets without configuration).
+const VARIANTS = {
+  node: { label: 'node:net', impl: 'net', placement: null },
+  auto: { label: 'auto', impl: 'rust', placement: null },
+  runtime: { label: 'runtime', impl: 'rust', placement: 'runtime' },
+  'event-loop': { label: 'event-loop', impl: 'rust', placement: 'event-loop' },
+  exp: { label: 'exp', impl: 'exp', placement: null, dir: EXP_DIRS[0] },
+  exp2: { label: 'exp2', impl: 'exp2', placement: null, dir: EXP_DIRS[1] },
+};
+// --impls net,rust (older spelling) means --variants node,auto.
+const LEGACY = { net: 'node', rust: 'auto' };
+let VARS = optVal('variants', null) ? list(optVal('variants')) :
+  optVal('impls', null) ? list(optVal('impls')).map((v) => LEGACY[v] || v) :
+  ['node', 'auto', 'runtime', 'event-loop'];
+for (const v of VARS) if (!VARIANTS[v] || (v.startsWith('exp') && !VARIANTS[v].dir)) die(`unknown variant ${v} (variants: node auto runtime event-loop; exp with --exp)`);
+if (!VARS.includes('node')) VARS.unshift('node'); // every ratio is against node:net
+for (const [i, d] of EXP_DIRS.entries()) if (!VARS.includes(i ? 'exp2' : 'exp')) VARS.push(i ? 'exp2' : 'exp');
+VARS = [...new Set(VARS)];
+if (VARS.length > 6) die('at most six variants');
+const RUST_VARS = VARS.filter((v) => v !== 'node');
+// The variant whose ratios are held against the targets: the automatic choice.
+const PRIMARY = RUST_VARS.includes('auto') ? 'auto' : RUST_VARS[0];
+const LABEL = (v) => VARIANTS[v].label;
+
+const MAX_MINUTES = Number(optVal('max-minutes', QUICK ? 30 : 75));
 
 // ---------------------------------------------------------------- helpers
+
+function die(msg) {
+  console.error(`bench: ${msg}`);
+  process.exit(2);
+}
 
 const children = new Set();
 function track(child) {
@@ -115,16 +185,79 @@ function hardNofile() {
   return Number(out) || 1024;
 }
 
+// "0-3,6" -> [0, 1, 2, 3, 6]
+function parseCpuList(s) {
+  const out = [];
+  for (const part of String(s || '').split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) continue;
+    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) out.push(c);
+  }
+  return out;
+}
+
+function allowedCpus() {
+  try {
+    const m = /Cpus_allowed_list:\s+(\S+)/.exec(fs.readFileSync('/proc/self/status', 'latin1'));
+    if (m) return parseCpuList(m[1]);
+  } catch { /* not Linux */ }
+  return os.cpus().map((_, i) => i);
+}
+
+// The cgroup v2 CPU quota of this process, as rust-net's automatic choice
+// would read it: "max 100000" (none) or "<quota> <period>".
+function cgroupCpuMax() {
+  try {
+    const rel = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    const dir = path.join('/sys/fs/cgroup', rel ? rel.slice(3) : '');
+    return fs.readFileSync(path.join(dir, 'cpu.max'), 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- regimes
+
+// Where each process of a regime runs: null = anywhere (no taskset).
+function makeRegimes() {
+  const out = [];
+  for (const name of REGIMES) {
+    if (name === 'unpinned') {
+      out.push({ name, serverCpu: null, loadCpu: null, portOffset: 0, rows: ONLY_ROWS || REGIME_ROWS.unpinned });
+      continue;
+    }
+    const allowed = allowedCpus();
+    const cpus = optVal('cpus', null) ? list(optVal('cpus')).map(Number) : allowed.slice(0, 2);
+    let why = null;
+    if (spawnSync('taskset', ['-c', '0', 'true']).error) why = 'taskset is not installed (apt-get install util-linux)';
+    else if (cpus.length < 2 || cpus[0] === cpus[1]) why = `it needs two CPUs and this process may use ${allowed.join(',') || 'none'}`;
+    else if (!cpus.every((c) => allowed.includes(c))) why = `--cpus ${cpus.join(',')} is not within this process's CPUs (${allowed.join(',')})`;
+    if (why) {
+      log(`bench: skipping the pinned regime: ${why}`);
+      continue;
+    }
+    out.push({ name, serverCpu: cpus[0], loadCpu: cpus[1], portOffset: 100, rows: ONLY_ROWS || REGIME_ROWS.pinned });
+  }
+  return out;
+}
+
+// The command line for `cmd args` confined to `cpu` (or not, when null).
+function onCpu(cpu, cmd, args) {
+  return cpu == null ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+}
+
 // ---------------------------------------------------------------- set-up
 
 // Checked in a child process: this process never maps the addon, so a
 // rebuild of it during a run (someone runs `npm run build`) cannot crash it.
 function ensureAddon() {
-  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(RUST_NET)})`], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    console.error(`bench: rust-net's addon does not load from ${RUST_NET}:\n${(r.stderr || '').trim().split('\n').slice(0, 4).join('\n')}`);
-    console.error('bench: run `npm install` (or `npm run build`) first.');
-    process.exit(1);
+  for (const dir of [RUST_NET, ...EXP_DIRS]) {
+    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(dir)})`], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      console.error(`bench: rust-net's addon does not load from ${dir}:\n${(r.stderr || '').trim().split('\n').slice(0, 4).join('\n')}`);
+      console.error('bench: run `npm install` (or `npm run build`) first.');
+      process.exit(1);
+    }
   }
 }
 
@@ -143,11 +276,11 @@ function ensureLoadgen() {
 }
 
 function haveWrk() {
-  const r = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
+  const r = spawnSync(WRK, ['--version'], { encoding: 'utf8' });
   return !r.error;
 }
 
-function machineInfo() {
+function machineInfo(regimes) {
   const cpuModel = os.cpus()[0] ? os.cpus()[0].model : 'unknown';
   let virt = 'unknown';
   try {
@@ -158,7 +291,8 @@ function machineInfo() {
     virt = 'gVisor (runsc)';
   }
   const commit = sh('git', ['-C', RUST_NET, 'rev-parse', '--short=12', 'HEAD']) || 'unknown';
-  const dirty = sh('git', ['-C', RUST_NET, 'status', '--porcelain', '--', 'src', 'lib', 'index.js', 'Cargo.toml']);
+  const dirty = sh('git', ['-C', RUST_NET, 'status', '--porcelain', '--', 'src', 'lib', 'index.js', 'register.js', 'Cargo.toml']);
+  const pinned = regimes.find((r) => r.name === 'pinned');
   return {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     nproc: os.cpus().length,
@@ -172,33 +306,88 @@ function machineInfo() {
       (RUST_NET !== ROOT ? ` at ${RUST_NET}` : ''),
     loadStart: os.loadavg().map((x) => x.toFixed(2)).join(' '),
     nofileHard: hardNofile(),
+    cpusAllowed: allowedCpus().join(','),
+    cgroupCpuMax: cgroupCpuMax(),
+    pinnedCpus: pinned ? { server: pinned.serverCpu, load: pinned.loadCpu } : null,
+    placementEnvOfHarness: process.env[PLACEMENT_VAR] ?? null,
   };
 }
 
 // ---------------------------------------------------------------- processes
 
-// Starts bench/server.js for `impl` in `mode`, with RLIMIT_NOFILE raised to
-// the hard limit in the spawning shell; resolves once it listens.
-async function startServer(impl, mode, port) {
+function registerPath(impl) {
+  const dir = impl === 'rust' ? RUST_NET : impl === 'exp' ? EXP_DIRS[0] : EXP_DIRS[1];
+  return path.join(dir, 'register.js');
+}
+
+// The server's environment for `variant`: the accept placement set or
+// removed, and no NODE_OPTIONS (a stray `-r rust-net/register` there would
+// turn node:net into rust-net).
+function serverEnv(variant) {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const placement = VARIANTS[variant].placement;
+  if (placement) env[PLACEMENT_VAR] = placement;
+  else delete env[PLACEMENT_VAR];
+  return env;
+}
+
+// Starts bench/server.js as `variant` in `mode` (on the regime's server CPU),
+// with RLIMIT_NOFILE raised to the hard limit in the spawning shell; resolves
+// once it listens, after checking it runs where and as it should.
+async function startServer(variant, mode, port, regime) {
+  const { impl } = VARIANTS[variant];
+  const nodeArgs = ['--expose-gc'];
+  // The http and cluster apps are plain http.createServer programs; rust-net
+  // takes them over the way a user would: node -r rust-net/register.
+  if (impl !== 'net' && (mode === 'http' || mode === 'cluster')) nodeArgs.push('-r', registerPath(impl));
   const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
-  const child = track(spawn('sh', ['-c', script, 'sh', process.execPath, '--expose-gc',
-                                   path.join(BENCH, 'server.js'), impl, mode, String(port)],
-                            { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const [cmd, args] = onCpu(regime.serverCpu, 'sh', ['-c', script, 'sh', process.execPath, ...nodeArgs,
+                                                      path.join(BENCH, 'server.js'), impl, mode, String(port)]);
+  const child = track(spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: serverEnv(variant) }));
   const pending = new Map();
   let nextId = 1;
+  const what = `${LABEL(variant)} ${mode} server (${regime.name})`;
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let identity = null;
   const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${impl} ${mode} server did not start`)), 15000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start`)), 20000);
     child.on('message', (msg) => {
-      if (msg.ready) { clearTimeout(timer); resolve(msg.sample); return; }
+      if (msg.ready) { clearTimeout(timer); identity = msg.identity; resolve(msg.sample); return; }
       const p = pending.get(msg.reply);
       if (p) { pending.delete(msg.reply); p(msg.sample); }
     });
-    exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`${impl} ${mode} server exited (${code})`)); });
+    exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`${what} exited (${code})`)); });
   });
+  const stop = async () => {
+    try { child.send({ cmd: 'exit' }); } catch { /* gone */ }
+    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(t);
+  };
   await ready;
+  // Is it pinned as asked, and does it see the placement asked for?
+  const problems = [];
+  if (regime.serverCpu != null && identity.cpus !== String(regime.serverCpu)) {
+    problems.push(`runs on CPUs ${identity.cpus}, not ${regime.serverCpu}`);
+  }
+  if ((identity.placementEnv ?? null) !== (VARIANTS[variant].placement ?? null)) {
+    problems.push(`sees ${PLACEMENT_VAR}=${identity.placementEnv}`);
+  }
+  if (impl !== 'net' && (mode === 'http' || mode === 'cluster') && !identity.registered) {
+    problems.push('is not on rust-net (register did not take)');
+  }
+  if (problems.length) {
+    await stop();
+    throw new Error(`${what} ${problems.join('; ')}`);
+  }
+  if (identity.placement && VARIANTS[variant].placement && identity.placement !== VARIANTS[variant].placement) {
+    log(`bench: warning: ${what} reports placement ${identity.placement}, not ${VARIANTS[variant].placement}`);
+  }
+  results.identities.push({ regime: regime.name, variant, mode, ...identity });
   return {
     pid: child.pid,
+    identity,
     sample(gc = false) {
       const id = nextId++;
       return new Promise((resolve, reject) => {
@@ -207,12 +396,7 @@ async function startServer(impl, mode, port) {
         child.send({ cmd: 'sample', id, gc });
       });
     },
-    async stop() {
-      try { child.send({ cmd: 'exit' }); } catch { /* gone */ }
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop,
   };
 }
 
@@ -239,7 +423,7 @@ function runBounded(cmd, args, limitMs, { onLine, stdin = 'ignore' } = {}) {
     child.on('error', (err) => { clearTimeout(timer); reject(err); });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      if (code !== 0) reject(new Error(`${path.basename(cmd)} ${args[0]} failed (${code ?? signal})`));
+      if (code !== 0) reject(new Error(`${[cmd, ...args].map((a) => path.basename(String(a))).slice(0, 5).join(' ')} failed (${code ?? signal})`));
       else resolve(out);
     });
   });
@@ -250,8 +434,10 @@ function lastJson(out) {
   return JSON.parse(lines[lines.length - 1]);
 }
 
-async function loadgen(args, seconds) {
-  return lastJson(await runBounded(LOADGEN, args, (seconds + 30) * 1000));
+// The load generator, on the regime's load CPU.
+async function loadgen(regime, args, seconds) {
+  const [cmd, a] = onCpu(regime.loadCpu, LOADGEN, args.map(String));
+  return lastJson(await runBounded(cmd, a, (seconds + 30) * 1000));
 }
 
 // Busy CPU time of the whole machine so far, in seconds (/proc/stat: user,
@@ -263,7 +449,7 @@ function machineBusy() {
 
 // CPU that neither the server under test nor the load generator used during a
 // window, in cores: other people's work on the machine (and the idle other
-// server, and this harness). Recorded with every window, so contaminated
+// servers, and this harness). Recorded with every window, so contaminated
 // windows can be seen in the results.
 function foreignCores(busy0, busy1, s0, s1, loadCpuS, wallS) {
   const server = (s1.cpuUs - s0.cpuUs) / 1e6;
@@ -301,73 +487,82 @@ function cpuDelta(s0, s1) {
   };
 }
 
+const f1 = (x) => (x == null ? '—' : x.toFixed(1));
+
 // ---------------------------------------------------------------- rows
 
-const results = { rounds: [], wrk: null, check: null };
-const record = (key, impl, value, extra, round) => {
-  results.rounds.push({ key, impl, value, extra, round });
-};
+const results = { rounds: [], identities: [], wrk: null, check: {}, skipped: [] };
 
-// Each row starts one server per implementation (on its own fixed port) and
-// keeps them all up for the whole row, so that short measurement windows can
-// alternate tightly between them: A B, B A, A B... The servers not being
-// measured sit idle. Each window's figures go to record().
+// Each row starts one server per variant (on its own fixed port) and keeps
+// them all up for the whole row, so that short measurement windows can
+// alternate tightly between them. The servers not being measured sit idle.
+// Each window's figures go to ctx.record().
 
-async function rowChurn(impl, round, srv, port) {
+function context(regime, variant, round, srv, port) {
+  return {
+    regime, variant, round, srv, port,
+    record: (key, value, extra) => results.rounds.push({ regime: regime.name, key, variant, value, extra, round }),
+    tag: `  ${regime.name.padEnd(8)} round ${round} ${LABEL(variant).padEnd(10)}`,
+  };
+}
+
+async function rowChurn(ctx) {
+  const { regime, srv, port } = ctx;
   for (const conc of [1, 32, 256]) {
     const s0 = await srv.sample();
     const b0 = machineBusy();
-    const r = await loadgen(['churn', '--port', port, '--concurrency', conc,
-                             '--duration', CFG.churnSeconds], CFG.churnSeconds);
+    const r = await loadgen(regime, ['churn', '--port', port, '--concurrency', conc,
+                                     '--duration', CFG.churnSeconds], CFG.churnSeconds);
     const b1 = machineBusy();
     const s1 = await srv.sample();
     const cpu = cpuDelta(s0, s1);
     const lgUtil = (r.cpu_user_s + r.cpu_sys_s) / r.elapsed_s;
     const foreign = foreignCores(b0, b1, s0, s1, r.cpu_user_s + r.cpu_sys_s, (s1.hr - s0.hr) / 1e9);
-    record(`churn.c${conc}`, impl, r.rate,
-           { errors: r.errors, loadgenCpu: lgUtil, mainBusy: cpu.mainBusy, foreign }, round);
-    record(`cpu.main.c${conc}`, impl, cpu.mainUsPerConn, { ticks: cpu.mainTicksUsPerConn, foreign }, round);
-    record(`cpu.process.c${conc}`, impl, cpu.processUsPerConn, { foreign }, round);
-    record(`cpu.accept.c${conc}`, impl, cpu.acceptThreadUsPerConn, { foreign }, round);
-    log(`  round ${round} ${LABEL[impl].padEnd(8)} churn c=${String(conc).padEnd(3)} ` +
-        `${r.rate.toFixed(0).padStart(6)} conn/s  main ${cpu.mainUsPerConn.toFixed(1)} µs/conn ` +
-        `process ${cpu.processUsPerConn.toFixed(1)} µs/conn  (main busy ${(cpu.mainBusy * 100).toFixed(0)}%, ` +
-        `loadgen ${(lgUtil * 100).toFixed(0)}% cpu, other ${(foreign * 100).toFixed(0)}%, errors ${r.errors})`);
+    ctx.record(`churn.c${conc}`, r.rate, { errors: r.errors, loadgenCpu: lgUtil, mainBusy: cpu.mainBusy, foreign });
+    ctx.record(`cpu.main.c${conc}`, cpu.mainUsPerConn, { ticks: cpu.mainTicksUsPerConn, foreign });
+    ctx.record(`cpu.process.c${conc}`, cpu.processUsPerConn, { foreign });
+    ctx.record(`cpu.accept.c${conc}`, cpu.acceptThreadUsPerConn, { foreign });
+    log(`${ctx.tag} churn c=${String(conc).padEnd(3)} ` +
+        `${r.rate.toFixed(0).padStart(6)} conn/s  main ${f1(cpu.mainUsPerConn)} µs/conn ` +
+        `process ${f1(cpu.processUsPerConn)} µs/conn` +
+        `${ctx.variant === 'node' ? '' : ` accept thread ${f1(cpu.acceptThreadUsPerConn)}`} ` +
+        `(main busy ${(cpu.mainBusy * 100).toFixed(0)}%, loadgen ${(lgUtil * 100).toFixed(0)}% cpu, ` +
+        `other ${(foreign * 100).toFixed(0)}%, errors ${r.errors})`);
   }
 }
 
 // Runs one loadgen window against `srv` and works out the foreign CPU.
-async function windowed(srv, args, seconds) {
-  const s0 = await srv.sample();
+async function windowed(ctx, args, seconds) {
+  const s0 = await ctx.srv.sample();
   const b0 = machineBusy();
-  const r = await loadgen(args, seconds);
+  const r = await loadgen(ctx.regime, args, seconds);
   const b1 = machineBusy();
-  const s1 = await srv.sample();
+  const s1 = await ctx.srv.sample();
   r.foreign = foreignCores(b0, b1, s0, s1, r.cpu_user_s + r.cpu_sys_s, (s1.hr - s0.hr) / 1e9);
   return r;
 }
 
-async function rowLatency(impl, round, srv, port) {
-  const r1 = await windowed(srv, ['churn', '--port', port, '--concurrency', 1, '--stamp',
+async function rowLatency(ctx) {
+  const { port } = ctx;
+  const r1 = await windowed(ctx, ['churn', '--port', port, '--concurrency', 1, '--stamp',
                                   '--max', CFG.latencyCount, '--duration', 10], 10);
-  record('latency.c1.p50', impl, r1.latency.p50_us, { foreign: r1.foreign }, round);
-  record('latency.c1.p99', impl, r1.latency.p99_us, { foreign: r1.foreign }, round);
-  const r32 = await windowed(srv, ['churn', '--port', port, '--concurrency', 32, '--stamp',
+  ctx.record('latency.c1.p50', r1.latency.p50_us, { foreign: r1.foreign });
+  ctx.record('latency.c1.p99', r1.latency.p99_us, { foreign: r1.foreign });
+  const r32 = await windowed(ctx, ['churn', '--port', port, '--concurrency', 32, '--stamp',
                                    '--duration', CFG.churnSeconds], CFG.churnSeconds);
-  record('latency.c32.p50', impl, r32.latency.p50_us, { foreign: r32.foreign }, round);
-  record('latency.c32.p99', impl, r32.latency.p99_us, { foreign: r32.foreign }, round);
-  log(`  round ${round} ${LABEL[impl].padEnd(8)} latency c=1 p50 ${r1.latency.p50_us.toFixed(1)} µs ` +
+  ctx.record('latency.c32.p50', r32.latency.p50_us, { foreign: r32.foreign });
+  ctx.record('latency.c32.p99', r32.latency.p99_us, { foreign: r32.foreign });
+  log(`${ctx.tag} latency c=1 p50 ${r1.latency.p50_us.toFixed(1)} µs ` +
       `p99 ${r1.latency.p99_us.toFixed(1)} µs; c=32 p50 ${r32.latency.p50_us.toFixed(1)} µs ` +
       `p99 ${r32.latency.p99_us.toFixed(1)} µs`);
 }
 
-async function rowEcho(impl, round, srv, port) {
+async function rowEcho(ctx) {
   for (const conns of [1, 64]) {
-    const r = await windowed(srv, ['echo', '--port', port, '--connections', conns,
+    const r = await windowed(ctx, ['echo', '--port', ctx.port, '--connections', conns,
                                    '--duration', CFG.echoSeconds, '--warmup', 0.2], CFG.echoSeconds + 1);
-    record(`echo.c${conns}`, impl, r.mb_per_s, { errors: r.errors, foreign: r.foreign }, round);
-    log(`  round ${round} ${LABEL[impl].padEnd(8)} echo ${String(conns).padEnd(2)} conn ` +
-        `${r.mb_per_s.toFixed(1)} MB/s (errors ${r.errors})`);
+    ctx.record(`echo.c${conns}`, r.mb_per_s, { errors: r.errors, foreign: r.foreign });
+    log(`${ctx.tag} echo ${String(conns).padEnd(2)} conn ${r.mb_per_s.toFixed(1)} MB/s (errors ${r.errors})`);
   }
 }
 
@@ -381,45 +576,75 @@ function parseWrk(out) {
   };
 }
 
-// wrk, run from a shell whose `times` then reports wrk's CPU time.
-async function wrk(port, seconds, close) {
-  const args = ['-t', '1', '-c', '32', '-d', `${seconds}s`, '--timeout', '5s'];
+// wrk (one thread, `conns` connections), on the regime's load CPU, run from a
+// shell whose `times` then reports wrk's CPU time.
+async function wrk(regime, port, seconds, { close, conns }) {
+  const args = ['-t', '1', '-c', String(conns), '-d', `${seconds}s`, '--timeout', '5s'];
   if (close) args.push('-H', 'Connection: close');
   args.push(`http://127.0.0.1:${port}/`);
-  const out = await runBounded('sh', ['-c', 'wrk "$@" && times', 'sh', ...args], (seconds + 30) * 1000);
+  const [cmd, a] = onCpu(regime.loadCpu, 'sh', ['-c', '"$0" "$@" && times', WRK, ...args]);
+  const out = await runBounded(cmd, a, (seconds + 30) * 1000);
   const r = parseWrk(out);
   const t = out.trim().split('\n').pop().match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
   r.cpuS = t ? Number(t[1]) * 60 + Number(t[2]) + Number(t[3]) * 60 + Number(t[4]) : 0;
   return r;
 }
 
-async function rowHttp(impl, round, srv, port) {
-  for (const close of [false, true]) {
-    const s0 = await srv.sample();
-    const b0 = machineBusy();
-    const r = await wrk(port, CFG.httpSeconds, close);
-    const b1 = machineBusy();
-    const s1 = await srv.sample();
-    const foreign = foreignCores(b0, b1, s0, s1, r.cpuS, (s1.hr - s0.hr) / 1e9);
-    const key = close ? 'http.close' : 'http.keepalive';
-    record(key, impl, r.rps, { errors: r.errors, foreign }, round);
-    log(`  round ${round} ${LABEL[impl].padEnd(8)} http ${close ? 'Connection: close' : 'keep-alive       '} ` +
-        `${r.rps.toFixed(0)} req/s (errors ${r.errors})`);
+// One wrk window against ctx.srv: requests per second, and the server's CPU
+// per accepted connection (all its processes, in the cluster row).
+async function wrkWindow(ctx, load) {
+  const s0 = await ctx.srv.sample();
+  const b0 = machineBusy();
+  const r = await wrk(ctx.regime, ctx.port, CFG.httpSeconds, load);
+  const b1 = machineBusy();
+  const s1 = await ctx.srv.sample();
+  const conns = s1.connections - s0.connections;
+  r.foreign = foreignCores(b0, b1, s0, s1, r.cpuS, (s1.hr - s0.hr) / 1e9);
+  r.cpuUsPerConn = conns > 0 ? (s1.cpuUs - s0.cpuUs) / conns : null;
+  r.conns = conns;
+  r.workerConnections = s0.workerConnections && s1.workerConnections ?
+    s1.workerConnections.map((c, i) => (c == null || s0.workerConnections[i] == null ? null : c - s0.workerConnections[i])) :
+    null;
+  return r;
+}
+
+const HTTP_LOADS = [
+  { key: 'http.keepalive', close: false, conns: 32, text: 'keep-alive        c=32' },
+  { key: 'http.close.c1', close: true, conns: 1, text: 'Connection: close c=1 ' },
+  { key: 'http.close.c32', close: true, conns: 32, text: 'Connection: close c=32' },
+];
+
+async function rowHttp(ctx) {
+  for (const load of HTTP_LOADS) {
+    const r = await wrkWindow(ctx, load);
+    ctx.record(load.key, r.rps, { errors: r.errors, foreign: r.foreign });
+    if (load.close) ctx.record(`${load.key}.cpu`, r.cpuUsPerConn, { foreign: r.foreign });
+    log(`${ctx.tag} http ${load.text} ${f1(r.rps)} req/s` +
+        `${load.close ? `, server ${f1(r.cpuUsPerConn)} µs CPU/conn` : ''} (errors ${r.errors})`);
   }
 }
 
-async function rowMemory(impl, round) {
-  const port = PORTS.memory;
+async function rowCluster(ctx) {
+  const r = await wrkWindow(ctx, { close: true, conns: 32 });
+  ctx.record('cluster.close.c32', r.rps, { errors: r.errors, foreign: r.foreign, workers: r.workerConnections });
+  ctx.record('cluster.close.c32.cpu', r.cpuUsPerConn, { foreign: r.foreign });
+  log(`${ctx.tag} cluster Connection: close c=32 ${f1(r.rps)} req/s, server ${f1(r.cpuUsPerConn)} µs CPU/conn ` +
+      `(per worker ${r.workerConnections ? r.workerConnections.join(' / ') : '?'} conns, errors ${r.errors})`);
+}
+
+async function rowMemory(ctx) {
+  const { regime, variant } = ctx;
+  const port = PORTS.memory + regime.portOffset;
   const n = Math.min(CFG.memoryConnections, results.machine.nofileHard - 200);
-  const srv = await startServer(impl, 'hold', port);
+  const srv = await startServer(variant, 'hold', port, regime);
   try {
     await sleep(200);
     const base = await srv.sample(true);
     let ready = null;
     let connectedSample = null;
-    const done = runBounded(LOADGEN, ['hold', '--port', port, '--connections', n, '--concurrency', 256,
-                                      '--hold', 60, '--timeout', 40],
-                            70000, {
+    const [cmd, args] = onCpu(regime.loadCpu, LOADGEN, ['hold', '--port', port, '--connections', n,
+                                                        '--concurrency', 256, '--hold', 60, '--timeout', 40].map(String));
+    const done = runBounded(cmd, args, 70000, {
       stdin: 'pipe',
       onLine: (line, child) => {
         if (!line.startsWith('# ready')) return;
@@ -443,12 +668,12 @@ async function rowMemory(impl, round) {
     const held = connectedSample.connections - base.connections;
     const rssMiB = connectedSample.rss / 2 ** 20;
     const perConn = (connectedSample.rss - base.rss) / Math.max(held, 1);
-    record('memory.rss', impl, rssMiB, { held, baseMiB: base.rss / 2 ** 20, errors: h.errors }, round);
-    record('memory.perconn', impl, perConn, null, round);
-    record('memory.base', impl, base.rss / 2 ** 20, null, round);
-    record('memory.anon', impl, connectedSample.rssAnon / 2 ** 20, null, round);
-    record('memory.anonbase', impl, base.rssAnon / 2 ** 20, null, round);
-    log(`  round ${round} ${LABEL[impl].padEnd(8)} memory ${held} idle conns: RSS ${rssMiB.toFixed(1)} MiB ` +
+    ctx.record('memory.rss', rssMiB, { held, baseMiB: base.rss / 2 ** 20, errors: h.errors });
+    ctx.record('memory.perconn', perConn, null);
+    ctx.record('memory.base', base.rss / 2 ** 20, null);
+    ctx.record('memory.anon', connectedSample.rssAnon / 2 ** 20, null);
+    ctx.record('memory.anonbase', base.rssAnon / 2 ** 20, null);
+    log(`${ctx.tag} memory ${held} idle conns: RSS ${rssMiB.toFixed(1)} MiB ` +
         `(idle ${(base.rss / 2 ** 20).toFixed(1)} MiB, ${(perConn / 1024).toFixed(2)} KiB/conn, ` +
         `opened in ${h.open_s.toFixed(2)} s, errors ${h.errors})`);
   } finally {
@@ -456,44 +681,50 @@ async function rowMemory(impl, round) {
   }
 }
 
-// The load generator against a trivial Rust epoll server (loadgen sink):
-// how far it goes when the server is not Node.
-async function checkGenerator() {
-  const port = PORTS.check;
+// The load generator against a trivial Rust epoll server (loadgen sink), in
+// the regime's placement: how far it goes when the server is not Node.
+async function checkGenerator(regime) {
+  const port = PORTS.check + regime.portOffset;
   const out = {};
   const withSink = async (proto, fn) => {
-    const child = track(spawn(LOADGEN, ['sink', '--port', port, '--proto', proto, '--duration', 60],
-                              { stdio: ['pipe', 'pipe', 'inherit'] }));
-    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const [cmd, args] = onCpu(regime.serverCpu, LOADGEN, ['sink', '--port', String(port), '--proto', proto, '--duration', '60']);
+    const child = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
+    await new Promise((resolve, reject) => {
+      child.stdout.once('data', resolve);
+      child.once('exit', () => reject(new Error('loadgen sink exited')));
+    });
     try {
       await fn();
     } finally {
       child.stdin.end();
-      await new Promise((resolve) => child.on('exit', resolve));
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await new Promise((resolve) => (child.exitCode != null ? resolve() : child.on('exit', resolve)));
+      clearTimeout(t);
     }
   };
   await withSink('echo', async () => {
     for (const conc of [1, 32, 256]) {
-      const r = await loadgen(['churn', '--port', port, '--concurrency', conc, '--duration', CFG.churnSeconds],
+      const r = await loadgen(regime, ['churn', '--port', port, '--concurrency', conc, '--duration', CFG.churnSeconds],
                               CFG.churnSeconds);
       out[`churn.c${conc}`] = { rate: r.rate, loadgenCpu: (r.cpu_user_s + r.cpu_sys_s) / r.elapsed_s,
                                 cpuUsPerConn: (r.cpu_user_s + r.cpu_sys_s) / Math.max(r.completed, 1) * 1e6 };
     }
-    for (const conns of [1, 64]) {
-      const r = await loadgen(['echo', '--port', port, '--connections', conns, '--duration', CFG.echoSeconds,
-                               '--warmup', 0.2], CFG.echoSeconds + 1);
-      out[`echo.c${conns}`] = { mbps: r.mb_per_s };
+    if (regime.rows.includes('echo')) {
+      for (const conns of [1, 64]) {
+        const r = await loadgen(regime, ['echo', '--port', port, '--connections', conns, '--duration', CFG.echoSeconds,
+                                         '--warmup', 0.2], CFG.echoSeconds + 1);
+        out[`echo.c${conns}`] = { mbps: r.mb_per_s };
+      }
     }
   });
   await withSink('stamp', async () => {
-    const r = await loadgen(['churn', '--port', port, '--concurrency', 1, '--stamp', '--max', CFG.latencyCount,
-                             '--duration', 10], 10);
+    const r = await loadgen(regime, ['churn', '--port', port, '--concurrency', 1, '--stamp', '--max', CFG.latencyCount,
+                                     '--duration', 10], 10);
     out['latency.c1'] = { p50: r.latency.p50_us, p99: r.latency.p99_us };
   });
   if (results.wrk) {
     await withSink('http', async () => {
-      out['http.keepalive'] = await wrk(port, CFG.httpSeconds, false);
-      out['http.close'] = await wrk(port, CFG.httpSeconds, true);
+      for (const load of HTTP_LOADS) out[load.key] = await wrk(regime, port, CFG.httpSeconds, load);
     });
   }
   return out;
@@ -501,8 +732,9 @@ async function checkGenerator() {
 
 // ---------------------------------------------------------------- report
 
-// Row definitions for the table: key, row number, label, unit, direction
-// ('higher' is better / 'lower' is better), target ratio.
+// Row definitions for the tables: key, row number, label, unit, direction
+// ('higher' is better / 'lower' is better), target ratio (held against the
+// automatic placement's ratio to node:net).
 const TABLE = [
   ['churn.c1', 1, 'accept-and-serve, concurrency 1', 'conn/s', 'higher', 1.0],
   ['churn.c32', 1, 'accept-and-serve, concurrency 32', 'conn/s', 'higher', 1.0],
@@ -513,65 +745,62 @@ const TABLE = [
   ['latency.c32.p99', 2, "connect → 'connection' p99 (32 concurrent)", 'µs', 'lower', 1.0],
   ['echo.c1', 3, 'echo, 1 persistent connection', 'MB/s', 'higher', 1.0],
   ['echo.c64', 3, 'echo, 64 persistent connections', 'MB/s', 'higher', 1.0],
-  ['http.keepalive', 4, 'http.Server, wrk keep-alive (32 conns)', 'req/s', 'higher', 1.0],
-  ['http.close', 4, 'http.Server, wrk Connection: close (32 conns)', 'req/s', 'higher', 1.0],
+  ['http.keepalive', 4, 'http.Server (-r register), wrk keep-alive, 32 conns', 'req/s', 'higher', 1.0],
+  ['http.close.c1', 4, 'http.Server (-r register), wrk Connection: close, 1 conn', 'req/s', 'higher', 1.0],
+  ['http.close.c32', 4, 'http.Server (-r register), wrk Connection: close, 32 conns', 'req/s', 'higher', 1.0],
+  ['http.close.c1.cpu', 4, 'http.Server CPU per connection, Connection: close, 1 conn', 'µs', 'lower', 1.0],
+  ['http.close.c32.cpu', 4, 'http.Server CPU per connection, Connection: close, 32 conns', 'µs', 'lower', 1.0],
   ['memory.rss', 5, 'RSS with 10,000 idle connections', 'MiB', 'lower', 1.0],
   ['memory.anon', 5, 'RssAnon with 10,000 idle connections', 'MiB', 'lower', 1.0],
   ['cpu.main.c1', 6, 'event-loop CPU per connection, c=1', 'µs', 'lower', 0.67],
   ['cpu.main.c32', 6, 'event-loop CPU per connection, c=32', 'µs', 'lower', 0.67],
   ['cpu.main.c256', 6, 'event-loop CPU per connection, c=256', 'µs', 'lower', 0.67],
-  ['cpu.process.c1', 7, 'process CPU per connection, c=1', 'µs', 'lower', null],
-  ['cpu.process.c32', 7, 'process CPU per connection, c=32', 'µs', 'lower', null],
-  ['cpu.process.c256', 7, 'process CPU per connection, c=256', 'µs', 'lower', null],
+  ['cpu.process.c1', 7, 'process CPU per connection, c=1', 'µs', 'lower', 1.0],
+  ['cpu.process.c32', 7, 'process CPU per connection, c=32', 'µs', 'lower', 1.0],
+  ['cpu.process.c256', 7, 'process CPU per connection, c=256', 'µs', 'lower', 1.0],
+  ['cluster.close.c32', 8, 'cluster (primary + 2 workers), wrk Connection: close, 32 conns', 'req/s', 'higher', 1.0],
+  ['cluster.close.c32.cpu', 8, 'cluster CPU per connection (primary + workers)', 'µs', 'lower', 1.0],
 ];
 
-function summarize() {
+// Per regime: one entry per figure, with the median of each variant, its
+// ratio to node:net, and the per-round paired ratios.
+function summarize(regimeName) {
+  const inRegime = results.rounds.filter((r) => r.regime === regimeName);
   const rows = [];
   for (const [key, row, label, unit, dir, target] of TABLE) {
-    const vals = { net: [], rust: [] };
-    for (const impl of IMPLS) {
-      vals[impl] = results.rounds.filter((r) => r.key === key && r.impl === impl).map((r) => r.value);
+    const vals = {};
+    const med = {};
+    for (const v of VARS) {
+      vals[v] = inRegime.filter((r) => r.key === key && r.variant === v).map((r) => r.value)
+        .filter((x) => typeof x === 'number' && Number.isFinite(x));
+      med[v] = median(vals[v]);
     }
-    const a = median(vals.net);
-    const b = median(vals.rust);
-    if (a == null || b == null) continue;
-    const ratio = b / a;
-    // The same round's two windows ran back to back: their ratio, per round.
-    const perRound = [];
-    for (const r of results.rounds.filter((x) => x.key === key && x.impl === 'rust')) {
-      const n = results.rounds.find((x) => x.key === key && x.impl === 'net' && x.round === r.round);
-      if (n && n.value) perRound.push(r.value / n.value);
+    if (med.node == null || !RUST_VARS.some((v) => med[v] != null)) continue;
+    const ratios = {};
+    const paired = {};
+    for (const v of RUST_VARS) {
+      ratios[v] = med[v] == null || !med.node ? null : med[v] / med.node;
+      // The same round's windows ran back to back: their ratio, per round.
+      const per = [];
+      for (const r of inRegime.filter((x) => x.key === key && x.variant === v)) {
+        const n = inRegime.find((x) => x.key === key && x.variant === 'node' && x.round === r.round);
+        if (n && n.value && r.value != null) per.push(r.value / n.value);
+      }
+      paired[v] = median(per);
     }
+    const ratio = ratios[PRIMARY];
     let meets = null;
-    if (target != null) meets = dir === 'higher' ? ratio >= target : ratio <= target;
-    const foreign = results.rounds.filter((x) => x.key === key && x.extra && x.extra.foreign != null)
-      .map((x) => x.extra.foreign);
-    rows.push({ key, row, label, unit, dir, target, net: a, rust: b, ratio, meets, pairedRatio: median(perRound),
+    if (target != null && ratio != null) meets = dir === 'higher' ? ratio >= target : ratio <= target;
+    const foreign = inRegime.filter((x) => x.key === key && x.extra && x.extra.foreign != null).map((x) => x.extra.foreign);
+    const spread = {};
+    for (const v of VARS) spread[v] = vals[v].length ? [Math.min(...vals[v]), Math.max(...vals[v])] : null;
+    rows.push({ key, row, label, unit, dir, target, med, ratios, paired, ratio, meets, primary: PRIMARY,
+                // kept for older readers of results.json: node:net and the primary variant
+                net: med.node, rust: med[PRIMARY], pairedRatio: paired[PRIMARY],
                 foreign: foreign.length ? { median: median(foreign), max: Math.max(...foreign) } : null,
-                spread: { net: [Math.min(...vals.net), Math.max(...vals.net)],
-                          rust: [Math.min(...vals.rust), Math.max(...vals.rust)] },
-                n: Math.min(vals.net.length, vals.rust.length) });
+                spread, n: Math.min(...VARS.map((v) => vals[v].length)) });
   }
   return rows;
-}
-
-// With --exp: each figure for node:net, rust-net and the experiment.
-function expTable() {
-  const exps = IMPLS.filter((i) => i.startsWith('exp'));
-  const lines = exps.map((e) => `${e}: ${process.env[e === 'exp' ? 'RUST_NET_EXP_DIR' : 'RUST_NET_EXP2_DIR']}`);
-  lines.push('', `| figure | node:net | rust-net | ${exps.join(' | ')} | rust/node | ${exps.map((e) => `${e}/node | ${e}/rust`).join(' | ')} |`,
-             `| --- | ${'---: | '.repeat(3 + exps.length * 3).trim()}`);
-  const keys = [...new Set(results.rounds.map((r) => r.key))];
-  for (const key of keys) {
-    const med = (impl) => median(results.rounds.filter((r) => r.key === key && r.impl === impl).map((r) => r.value));
-    const a = med('net');
-    const b = med('rust');
-    const q = (x, y) => (x != null && y ? (x / y).toFixed(2) : '—');
-    const cols = exps.map(med);
-    lines.push(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${cols.map((c) => fmt(c)).join(' | ')} | ${q(b, a)} | ` +
-               `${cols.map((c) => `${q(c, a)} | ${q(c, b)}`).join(' | ')} |`);
-  }
-  return lines.join('\n');
 }
 
 function fmt(x, unit) {
@@ -581,59 +810,109 @@ function fmt(x, unit) {
   if (Math.abs(x) >= 10) return x.toFixed(1);
   return x.toFixed(2);
 }
+const fr = (x) => (x == null ? '—' : x.toFixed(2));
 
 function targetText(r) {
   if (r.target == null) return '(none)';
   return `${r.dir === 'higher' ? '≥' : '≤'} ${r.target.toFixed(2)}`;
 }
 
+// The table for one regime: medians per variant, ratios to node:net per
+// variant (the automatic choice in bold), target and whether auto meets it.
 function markdownTable(rows) {
-  const lines = [
-    '| # | figure | node:net | rust-net | ratio rust/node | target | met |',
-    '| --- | --- | ---: | ---: | ---: | --- | --- |',
-  ];
+  const head = ['#', 'figure', ...VARS.map(LABEL), ...RUST_VARS.map((v) => `${LABEL(v)}/node`), 'target', `met (${LABEL(PRIMARY)})`];
+  const lines = [`| ${head.join(' | ')} |`,
+                 `| --- | --- | ${VARS.map(() => '---:').join(' | ')} | ${RUST_VARS.map(() => '---:').join(' | ')} | --- | --- |`];
   for (const r of rows) {
-    lines.push(`| ${r.row} | ${r.label} (${r.unit}) | ${fmt(r.net, r.unit)} | ${fmt(r.rust, r.unit)} | ` +
-               `**${r.ratio.toFixed(2)}** | ${targetText(r)} | ${r.meets == null ? '—' : r.meets ? 'yes' : 'no'} |`);
+    const ratios = RUST_VARS.map((v) => (v === PRIMARY && r.ratios[v] != null ? `**${fr(r.ratios[v])}**` : fr(r.ratios[v])));
+    lines.push(`| ${r.row} | ${r.label} (${r.unit}) | ${VARS.map((v) => fmt(r.med[v], r.unit)).join(' | ')} | ` +
+               `${ratios.join(' | ')} | ${targetText(r)} | ${r.meets == null ? '—' : r.meets ? 'yes' : 'no'} |`);
   }
   return lines.join('\n');
 }
 
-function extraFigures() {
-  const pick = (key, impl) => median(results.rounds.filter((r) => r.key === key && r.impl === impl).map((r) => r.value));
-  const extra = (key, impl, field) => median(results.rounds
-    .filter((r) => r.key === key && r.impl === impl && r.extra).map((r) => r.extra[field]));
+// Ratios only, every regime side by side: the table to paste where rows are
+// compared across regimes.
+function crossTable(summaries) {
+  const cols = [];
+  for (const [regime] of summaries) for (const v of RUST_VARS) cols.push([regime, v]);
+  const lines = [`| # | figure | target | ${cols.map(([g, v]) => `${g} ${LABEL(v)}`).join(' | ')} |`,
+                 `| --- | --- | --- | ${cols.map(() => '---:').join(' | ')} |`];
+  for (const [key, row, label, unit, dir, target] of TABLE) {
+    const by = new Map(summaries.map(([g, rows]) => [g, rows.find((r) => r.key === key)]));
+    if (![...by.values()].some(Boolean)) continue;
+    const t = targetText({ target, dir });
+    lines.push(`| ${row} | ${label} | ${t} | ${cols.map(([g, v]) => {
+      const r = by.get(g);
+      const x = r ? r.ratios[v] : null;
+      if (x == null) return '—';
+      const miss = v === PRIMARY && r.meets === false;
+      return miss ? `${fr(x)} ✗` : fr(x);
+    }).join(' | ')} |`);
+  }
+  lines.push('', `Ratios rust-net / node:net of the medians; ✗: the automatic choice (${LABEL(PRIMARY)}) misses the target.`);
+  return lines.join('\n');
+}
+
+function extraFigures(regimeName) {
+  const inRegime = results.rounds.filter((r) => r.regime === regimeName);
+  const pick = (key, v) => median(inRegime.filter((r) => r.key === key && r.variant === v).map((r) => r.value));
+  const extra = (key, v, field) => median(inRegime
+    .filter((r) => r.key === key && r.variant === v && r.extra).map((r) => r.extra[field]));
   const lines = [];
-  if (results.rounds.some((r) => r.key.startsWith('churn.'))) {
-    lines.push('| concurrency | impl | main thread busy | accept thread µs/conn | loadgen CPU | main µs/conn from stat ticks |',
+  if (inRegime.some((r) => r.key.startsWith('churn.'))) {
+    lines.push('| concurrency | variant | main thread busy | accept thread µs/conn | loadgen CPU | main µs/conn from stat ticks |',
                '| --- | --- | ---: | ---: | ---: | ---: |');
     for (const c of [1, 32, 256]) {
-      for (const impl of IMPLS) {
-        const busy = extra(`churn.c${c}`, impl, 'mainBusy');
-        const lg = extra(`churn.c${c}`, impl, 'loadgenCpu');
-        const acc = pick(`cpu.accept.c${c}`, impl);
-        const ticks = extra(`cpu.main.c${c}`, impl, 'ticks');
-        lines.push(`| ${c} | ${LABEL[impl]} | ${busy == null ? '—' : (busy * 100).toFixed(0) + '%'} | ` +
-                   `${impl === 'rust' && acc != null ? acc.toFixed(2) : '—'} | ` +
+      for (const v of VARS) {
+        const busy = extra(`churn.c${c}`, v, 'mainBusy');
+        const lg = extra(`churn.c${c}`, v, 'loadgenCpu');
+        const acc = pick(`cpu.accept.c${c}`, v);
+        const ticks = extra(`cpu.main.c${c}`, v, 'ticks');
+        lines.push(`| ${c} | ${LABEL(v)} | ${busy == null ? '—' : (busy * 100).toFixed(0) + '%'} | ` +
+                   `${v !== 'node' && acc != null ? acc.toFixed(2) : '—'} | ` +
                    `${lg == null ? '—' : (lg * 100).toFixed(0) + '% of a core'} | ${ticks == null ? '—' : ticks.toFixed(1)} |`);
       }
     }
+    lines.push('', 'Accept thread: CPU of the threads named rust-net* per connection — near 0 when rust-net accepts on ' +
+               'the event loop, ≈ 15–25 µs when its runtime thread accepts.');
   }
-  if (results.rounds.some((r) => r.key === 'memory.rss')) {
-    lines.push('', '| memory | node:net | rust-net |', '| --- | ---: | ---: |');
-    lines.push(`| RSS before connections (MiB) | ${fmt(pick('memory.base', 'net'))} | ${fmt(pick('memory.base', 'rust'))} |`);
-    lines.push(`| RssAnon before connections (MiB) | ${fmt(pick('memory.anonbase', 'net'))} | ` +
-               `${fmt(pick('memory.anonbase', 'rust'))} |`);
-    lines.push(`| RSS growth per idle connection (KiB) | ${fmt(pick('memory.perconn', 'net') / 1024)} | ` +
-               `${fmt(pick('memory.perconn', 'rust') / 1024)} |`);
+  if (inRegime.some((r) => r.key === 'cluster.close.c32')) {
+    lines.push('', '| cluster | connections per worker in one window (median of rounds) |', '| --- | --- |');
+    for (const v of VARS) {
+      const w = inRegime.filter((r) => r.key === 'cluster.close.c32' && r.variant === v && r.extra && r.extra.workers)
+        .map((r) => r.extra.workers);
+      const cols = w.length ? w[0].map((_, i) => median(w.map((x) => x[i]))) : [];
+      lines.push(`| ${LABEL(v)} | ${cols.length ? cols.map((c) => fmt(c, 'conn/s')).join(' / ') : '—'} |`);
+    }
+  }
+  if (inRegime.some((r) => r.key === 'memory.rss')) {
+    lines.push('', `| memory | ${VARS.map(LABEL).join(' | ')} |`, `| --- | ${VARS.map(() => '---:').join(' | ')} |`);
+    lines.push(`| RSS before connections (MiB) | ${VARS.map((v) => fmt(pick('memory.base', v))).join(' | ')} |`);
+    lines.push(`| RssAnon before connections (MiB) | ${VARS.map((v) => fmt(pick('memory.anonbase', v))).join(' | ')} |`);
+    lines.push(`| RSS growth per idle connection (KiB) | ${VARS.map((v) => {
+      const x = pick('memory.perconn', v);
+      return x == null ? '—' : fmt(x / 1024);
+    }).join(' | ')} |`);
   }
   return lines.join('\n');
 }
 
-function checkTable() {
-  const c = results.check;
-  if (!c) return '_The generator check was not run (--quick or --no-check)._';
-  const net = (key) => median(results.rounds.filter((r) => r.key === key && r.impl === 'net').map((r) => r.value));
+function spreadTable(rows) {
+  return [
+    `| figure | ${VARS.map(LABEL).join(' | ')} | ${RUST_VARS.map((v) => `${LABEL(v)}/node per round`).join(' | ')} | other CPU (cores) |`,
+    `| --- | ${VARS.map(() => '---').join(' | ')} | ${RUST_VARS.map(() => '---:').join(' | ')} | ---: |`,
+    ...rows.map((r) => `| ${r.label} | ${VARS.map((v) => (r.spread[v] ? `${fmt(r.spread[v][0], r.unit)} – ${fmt(r.spread[v][1], r.unit)}` : '—')).join(' | ')} | ` +
+                       `${RUST_VARS.map((v) => fr(r.paired[v])).join(' | ')} | ` +
+                       `${r.foreign ? `${r.foreign.median.toFixed(2)} / ${r.foreign.max.toFixed(2)}` : '—'} |`),
+  ].join('\n');
+}
+
+function checkTable(regimeName) {
+  const c = results.check[regimeName];
+  if (!c) return '_The generator check was not run (--quick, --only or --no-check)._';
+  const inRegime = results.rounds.filter((r) => r.regime === regimeName && r.variant === 'node');
+  const net = (key) => median(inRegime.filter((r) => r.key === key).map((r) => r.value));
   const rows = [
     '| load | trivial Rust epoll server (`loadgen sink`, 1 thread) | node:net (median above) | loadgen CPU vs sink |',
     '| --- | ---: | ---: | ---: |',
@@ -653,25 +932,44 @@ function checkTable() {
     rows.push(`| connect → accept p50 / p99, sequential (µs) | ${fmt(c['latency.c1'].p50)} / ${fmt(c['latency.c1'].p99)} | ` +
               `${fmt(net('latency.c1.p50'))} / ${fmt(net('latency.c1.p99'))} | |`);
   }
-  for (const k of ['http.keepalive', 'http.close']) {
-    if (c[k]) rows.push(`| wrk ${k === 'http.close' ? 'Connection: close' : 'keep-alive'} (req/s) | ` +
-                        `${fmt(c[k].rps, 'req/s')} | ${fmt(net(k), 'req/s')} | |`);
+  for (const load of HTTP_LOADS) {
+    if (c[load.key]) rows.push(`| wrk ${load.text.replace(/\s+/g, ' ').trim()} (req/s) | ${fmt(c[load.key].rps, 'req/s')} | ${fmt(net(load.key), 'req/s')} | |`);
   }
   return rows.join('\n');
 }
 
-function writeResults(rows, svg) {
+function regimeText(regime) {
+  if (regime.serverCpu == null) {
+    return 'Unpinned: no CPU affinity; the server and the load generator share the machine\'s CPUs.';
+  }
+  return `Pinned: the server process on CPU ${regime.serverCpu} (\`taskset -c ${regime.serverCpu}\`, all its threads; ` +
+    `in the cluster row the primary and both workers share that CPU), the load generator on CPU ${regime.loadCpu} ` +
+    `(\`taskset -c ${regime.loadCpu}\`): the server has no spare core.`;
+}
+
+function variantText() {
+  return VARS.map((v) => {
+    const d = VARIANTS[v];
+    if (v === 'node') return 'node:net: Node\'s own server';
+    if (d.impl !== 'rust') return `${d.label}: rust-net from ${d.dir}, automatic placement`;
+    return d.placement ? `${d.label}: rust-net with ${PLACEMENT_VAR}=${d.placement}` :
+      `${d.label}: rust-net with ${PLACEMENT_VAR} unset (its automatic choice)`;
+  }).join('; ');
+}
+
+function writeResults(regimes, summaries, svg) {
   const m = results.machine;
-  const generated = [
+  const parts = [
     '<!-- bench:begin — everything down to bench:end is written by `npm run bench` -->',
-    `Run ${m.date}${QUICK ? ' (--quick)' : ''}: ${CFG.rounds} rounds (memory: ${Math.min(CFG.rounds, CFG.memoryRounds)}), ` +
-    'node:net and rust-net alternating (A/B in even rounds, B/A in odd ones), median per figure. ' +
+    `Run ${m.date}${QUICK ? ' (--quick)' : ''}: ${CFG.rounds} rounds (memory: ${Math.min(CFG.rounds, CFG.memoryRounds)}) ` +
+    `per regime, variants alternating in rotating order within each round, median per figure. Variants: ${variantText()}. ` +
     `Windows: ${CFG.churnSeconds} s per accept-and-serve run, ${CFG.latencyCount} sequential connections for latency, ` +
-    `${CFG.echoSeconds} s per echo run, ${CFG.httpSeconds} s per wrk run.`,
+    `${CFG.echoSeconds} s per echo run, ${CFG.httpSeconds} s per wrk run. Took ${m.minutes} minutes.`,
     '',
     '| machine | |',
     '| --- | --- |',
-    `| CPUs (nproc) | ${m.nproc} × ${m.cpuModel} |`,
+    `| CPUs (nproc) | ${m.nproc} × ${m.cpuModel} (this run may use CPUs ${m.cpusAllowed}) |`,
+    `| cgroup v2 cpu.max | ${m.cgroupCpuMax ?? 'none'} |`,
     `| memory | ${m.memGiB} GiB |`,
     `| kernel | ${m.kernel} |`,
     `| virtualization | ${m.virt} |`,
@@ -680,41 +978,29 @@ function writeResults(rows, svg) {
     `| load average (1/5/15 min) at start / end | ${m.loadStart} / ${m.loadEnd} |`,
     `| RLIMIT_NOFILE hard limit | ${m.nofileHard} |`,
     `| other work on the machine during the windows | ${m.busyRows && m.busyRows.length ?
-      `above 0.15 cores (median) in: ${m.busyRows.join(', ')}` : 'below 0.15 cores (median) in every row'} |`,
+      `above 0.15 cores (median) in ${m.busyRows.length} figures: ${[...new Set(m.busyRows.map((k) => k.replace(/\.[^ ]*$/, '')))].join(', ')} ` +
+      '(the "other CPU" column of each regime\'s spread table)' : 'below 0.15 cores (median) in every row'} |`,
     '',
     '![ratios rust-net / node:net](ratios.svg)',
     '',
-    markdownTable(rows),
+    '### Ratios rust-net / node:net, every regime',
     '',
-    'Ratios are rust-net / node:net of the medians. Throughput rows want ≥ 1, latency, memory and CPU rows ≤ 1.',
-    'Rows 6 and 7 are measured during the accept-and-serve runs of row 1: CPU time the server used between',
-    'two samples taken just before and just after the measured load, divided by the connections it accepted',
-    'in between. Event-loop CPU is the main thread\'s, from /proc/self/task/<tid>/schedstat (ns) — the',
-    'tick counts of /proc/self/task/<tid>/stat agree and are shown below; process CPU is process.cpuUsage().',
-    '',
-    '### Detail',
-    '',
-    extraFigures(),
-    '',
-    'Spread (min – max over rounds), and the median of the per-round ratios (each round measures both',
-    'implementations back to back, so this pairs windows that saw the same machine conditions):',
-    '',
-    'The last column is CPU that neither the measured server nor the load generator used during the',
-    'windows (other people\'s work on the machine), in cores, median / worst window: 0 on a quiet machine.',
-    '',
-    '| figure | node:net | rust-net | median per-round ratio | other CPU (cores) |',
-    '| --- | --- | --- | ---: | ---: |',
-    ...rows.map((r) => `| ${r.label} | ${fmt(r.spread.net[0], r.unit)} – ${fmt(r.spread.net[1], r.unit)} | ` +
-                       `${fmt(r.spread.rust[0], r.unit)} – ${fmt(r.spread.rust[1], r.unit)} | ` +
-                       `${r.pairedRatio == null ? '—' : r.pairedRatio.toFixed(2)} | ` +
-                       `${r.foreign ? `${r.foreign.median.toFixed(2)} / ${r.foreign.max.toFixed(2)}` : '—'} |`),
-    '',
-    '### Is the load generator the bottleneck?',
-    '',
-    checkTable(),
-    results.wrk ? '' : '\n_wrk is not installed, so row 4 was skipped: `apt-get install wrk`._',
-    '<!-- bench:end -->',
-  ].join('\n');
+    crossTable(summaries),
+  ];
+  for (const regime of regimes) {
+    const rows = summaries.find(([g]) => g === regime.name)[1];
+    parts.push('', `### ${regime.name}`, '', regimeText(regime), '', markdownTable(rows), '',
+               'Medians over the rounds; ratios are each variant\'s median / node:net\'s. Throughput rows want ≥ 1, ' +
+               'latency, memory and CPU rows ≤ 1; "met" holds the automatic choice against the target.',
+               '', '#### Detail', '', extraFigures(regime.name), '',
+               'Spread (min – max over rounds), the median of the per-round ratios (each round measures every variant ' +
+               'back to back), and CPU that neither the measured server nor the load generator used during the windows ' +
+               '(other people\'s work on the machine), in cores, median / worst window: 0 on a quiet machine.',
+               '', spreadTable(rows), '', '#### Is the load generator the bottleneck?', '', checkTable(regime.name));
+  }
+  if (!results.wrk) parts.push('', '_wrk is not installed, so the http and cluster rows were skipped: `apt-get install wrk`._');
+  parts.push('<!-- bench:end -->');
+  const generated = parts.join('\n');
 
   const file = path.join(BENCH, 'RESULTS.md');
   let text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmark results\n\n<!-- bench:begin -->\n<!-- bench:end -->\n';
@@ -730,90 +1016,178 @@ function writeResults(rows, svg) {
   fs.writeFileSync(path.join(BENCH, 'ratios.svg'), svg);
 }
 
+// Does the accept-thread CPU say the forced placements took? Before rust-net
+// reads RUST_NET_ACCEPT_PLACEMENT every rust-net variant runs the same code.
+function placementCheck(regimeName) {
+  const inRegime = results.rounds.filter((r) => r.regime === regimeName && r.key === 'cpu.accept.c32');
+  if (!inRegime.length) return null;
+  const acc = {};
+  for (const v of RUST_VARS) acc[v] = median(inRegime.filter((r) => r.variant === v).map((r) => r.value));
+  const said = RUST_VARS.filter((v) => acc[v] != null)
+    .map((v) => `${LABEL(v)} ${acc[v].toFixed(1)}`).join(', ');
+  let note = '';
+  if (acc.runtime != null && acc['event-loop'] != null && acc['event-loop'] > 2 && acc.runtime > 2) {
+    note = ` — the event-loop variant still used an accept thread: this build seems to ignore ${PLACEMENT_VAR}`;
+  }
+  return `accept-thread µs/conn at c=32: ${said}${note}`;
+}
+
 // ---------------------------------------------------------------- main
 
+const ROW_FNS = { churn: rowChurn, latency: rowLatency, echo: rowEcho, http: rowHttp, cluster: rowCluster, memory: rowMemory };
+const MODES = { churn: 'serve', latency: 'stamp', echo: 'echo', http: 'http', cluster: 'cluster' };
+
+function warmUp(row, regime, port) {
+  switch (row) {
+    case 'churn': return loadgen(regime, ['churn', '--port', port, '--concurrency', 32, '--duration', 1], 1);
+    case 'latency': return loadgen(regime, ['churn', '--port', port, '--concurrency', 32, '--stamp', '--duration', 1], 1);
+    case 'echo': return loadgen(regime, ['echo', '--port', port, '--connections', 8, '--duration', 0.5, '--warmup', 0], 1);
+    default: return wrk(regime, port, 1, { close: true, conns: 32 });
+  }
+}
+
+// Round r's order: the variants rotated by floor(r / 2), reversed in odd
+// rounds, so each variant is measured early and late, before and after each
+// other one.
+function roundOrder(r) {
+  const k = Math.floor(r / 2) % VARS.length;
+  const order = [...VARS.slice(k), ...VARS.slice(0, k)];
+  return r % 2 ? order.reverse() : order;
+}
+
+// A rough duration, in seconds, from the windows and a per-window overhead
+// (sampling, process start-up) measured on the 2-CPU development machine.
+function estimateSeconds(regimes) {
+  const n = VARS.length;
+  const per = {
+    churn: 3 * (CFG.churnSeconds + 0.25),
+    latency: CFG.latencyCount * 130e-6 + CFG.churnSeconds + 0.5,
+    echo: 2 * (CFG.echoSeconds + 0.2 + 0.25),
+    http: HTTP_LOADS.length * (CFG.httpSeconds + 0.3),
+    cluster: CFG.httpSeconds + 0.3,
+    memory: 4,
+  };
+  const warm = { churn: 1.5, latency: 1.5, echo: 1, http: 1.5, cluster: 2.5, memory: 0 };
+  let s = 0;
+  for (const regime of regimes) {
+    for (const row of regime.rows) {
+      if ((row === 'http' || row === 'cluster') && !results.wrk) continue;
+      const rounds = row === 'memory' ? Math.min(CFG.rounds, CFG.memoryRounds) : CFG.rounds;
+      s += n * (warm[row] + rounds * per[row]);
+    }
+    if (CHECK_FLAG && !ONLY) s += 3 * CFG.churnSeconds + 2 * CFG.echoSeconds + 1 + (results.wrk ? 3 * CFG.httpSeconds : 0) + 3;
+  }
+  return s;
+}
+
 async function main() {
+  const t0 = Date.now();
+  const regimes = makeRegimes();
+  if (!regimes.length) die('no regime to run');
   ensureAddon();
   ensureLoadgen();
-  results.machine = machineInfo();
-  results.config = { quick: QUICK, ...CFG, rows: ROWS };
-  results.wrk = ROWS.includes('http') && haveWrk();
+  results.machine = machineInfo(regimes);
+  results.config = { quick: QUICK, ...CFG, regimes: regimes.map((r) => ({ ...r })), variants: VARS, primary: PRIMARY };
+  const wantsWrk = regimes.some((r) => r.rows.includes('http') || r.rows.includes('cluster'));
+  results.wrk = wantsWrk && haveWrk();
   const m = results.machine;
-  log(`bench: ${m.nproc} CPUs, ${m.memGiB} GiB, ${m.kernel} (${m.virt}), Node ${m.node}, commit ${m.commit}`);
-  log(`bench: load average ${m.loadStart}; ${CFG.rounds} rounds${QUICK ? ' (quick)' : ''}`);
+  log(`bench: ${m.nproc} CPUs (this run may use ${m.cpusAllowed}), ${m.memGiB} GiB, ${m.kernel} (${m.virt}), ` +
+      `Node ${m.node}, commit ${m.commit}`);
+  log(`bench: ${CFG.rounds} rounds${QUICK ? ' (quick)' : ''}; regimes ${regimes.map((r) => `${r.name} [${r.rows.join(' ')}]` +
+      (r.serverCpu != null ? ` (server on CPU ${r.serverCpu}, load on CPU ${r.loadCpu})` : '')).join(', ')}`);
+  log(`bench: variants: ${variantText()}`);
+  if (m.placementEnvOfHarness != null) {
+    log(`bench: note: ${PLACEMENT_VAR}=${m.placementEnvOfHarness} in this environment is replaced per variant in each server's`);
+  }
+  if (wantsWrk && !results.wrk) {
+    log(`bench: skipping the http and cluster rows: wrk is not installed${process.env.BENCH_WRK ? ` (BENCH_WRK=${WRK})` : ''}; ` +
+        'install it with: apt-get install wrk');
+    results.skipped.push('http', 'cluster');
+  }
+  if (regimes.some((r) => r.serverCpu != null && r.rows.includes('cluster') && results.wrk)) {
+    log('bench: note: in the pinned regime the cluster (primary and both workers) is confined to the one server CPU');
+  }
+  log(`bench: expected to take about ${(estimateSeconds(regimes) / 60).toFixed(1)} minutes; stops by itself after ${MAX_MINUTES}`);
+  if (opt('dry-run')) return;
+  log(`bench: load average ${m.loadStart}`);
   if (os.loadavg()[0] > m.nproc * 0.75) {
     log('bench: warning: the machine is busy (load average above 0.75 per CPU); figures will be noisy');
   }
-  if (ROWS.includes('http') && !results.wrk) {
-    log('bench: wrk is not installed; skipping row 4 (http). Install it with: apt-get install wrk');
-  }
+  setTimeout(() => {
+    console.error(`bench: stopped: the run took more than --max-minutes ${MAX_MINUTES}`);
+    killAll();
+    process.exit(1);
+  }, MAX_MINUTES * 60000).unref();
 
-  // mode of bench/server.js per row, and how each server is warmed up
-  const modes = { churn: 'serve', latency: 'stamp', echo: 'echo', http: 'http' };
-  const warm = {
-    churn: (port) => loadgen(['churn', '--port', port, '--concurrency', 32, '--duration', 1], 1),
-    latency: (port) => loadgen(['churn', '--port', port, '--concurrency', 32, '--stamp', '--duration', 1], 1),
-    echo: (port) => loadgen(['echo', '--port', port, '--connections', 8, '--duration', 0.5, '--warmup', 0], 1),
-    http: (port) => wrk(port, 1, false),
-  };
-  const rowFns = { churn: rowChurn, latency: rowLatency, echo: rowEcho, http: rowHttp, memory: rowMemory };
-  for (const row of ROWS) {
-    const fn = rowFns[row];
-    if (!fn) { console.error(`bench: unknown row ${row}`); process.exit(2); }
-    if (row === 'http' && !results.wrk) continue;
-    const rounds = row === 'memory' ? Math.min(CFG.rounds, CFG.memoryRounds) : CFG.rounds;
-    log(`bench: ${row} (${rounds} rounds)`);
-    const servers = {};
-    const ports = {};
-    try {
-      if (row !== 'memory') {
-        for (const [i, impl] of IMPLS.entries()) {
-          ports[impl] = PORTS[row] + 10 * i;
-          servers[impl] = await startServer(impl, modes[row], ports[impl]);
-          await warm[row](ports[impl]);
+  for (const regime of regimes) {
+    for (const row of regime.rows) {
+      if ((row === 'http' || row === 'cluster') && !results.wrk) continue;
+      const fn = ROW_FNS[row];
+      const rounds = row === 'memory' ? Math.min(CFG.rounds, CFG.memoryRounds) : CFG.rounds;
+      log(`bench: ${regime.name} ${row} (${rounds} rounds, ${VARS.length} variants)`);
+      const servers = {};
+      const ports = {};
+      try {
+        if (row !== 'memory') {
+          for (const [i, v] of VARS.entries()) {
+            ports[v] = PORTS[row] + regime.portOffset + 10 * i;
+            servers[v] = await startServer(v, MODES[row], ports[v], regime);
+            await warmUp(row, regime, ports[v]);
+          }
         }
+        for (let round = 0; round < rounds; round++) {
+          for (const v of roundOrder(round)) await fn(context(regime, v, round, servers[v], ports[v]));
+        }
+      } finally {
+        for (const srv of Object.values(servers)) await srv.stop();
       }
-      for (let round = 0; round < rounds; round++) {
-        const order = round % 2 === 0 ? [...IMPLS] : [...IMPLS].reverse();
-        if (IMPLS.length > 2) order.push(order.shift()); // rotate three ways too
-        for (const impl of order) await fn(impl, round, servers[impl], ports[impl]);
-      }
-    } finally {
-      for (const srv of Object.values(servers)) await srv.stop();
+    }
+    if (CHECK_FLAG) {
+      log(`bench: ${regime.name}: load generator against a trivial Rust server (loadgen sink)`);
+      results.check[regime.name] = await checkGenerator(regime);
+      log(`  ${JSON.stringify(results.check[regime.name])}`);
     }
   }
-  if (CHECK) {
-    log('bench: load generator against a trivial Rust server (loadgen sink)');
-    results.check = await checkGenerator();
-    log(`  ${JSON.stringify(results.check)}`);
-  }
   m.loadEnd = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  m.minutes = ((Date.now() - t0) / 60000).toFixed(1);
 
-  const rows = summarize();
-  log('');
-  log(markdownTable(rows));
-  if (EXP) {
+  const summaries = regimes.map((r) => [r.name, summarize(r.name)]);
+  for (const [name, rows] of summaries) {
     log('');
-    log(expTable());
+    log(`## ${name}`);
+    log('');
+    log(markdownTable(rows));
+    const pc = placementCheck(name);
+    if (pc) log(`\nbench: ${name}: ${pc}`);
   }
   log('');
-  log(`bench: load average at end ${m.loadEnd}`);
-  const busyRows = rows.filter((r) => r.foreign && r.foreign.median > 0.15);
-  m.busyRows = busyRows.map((r) => r.key);
+  log('## Ratios rust-net / node:net, every regime');
+  log('');
+  log(crossTable(summaries));
+  log('');
+  log(`bench: took ${m.minutes} minutes; load average at end ${m.loadEnd}`);
+  const busyRows = summaries.flatMap(([g, rows]) => rows.filter((r) => r.foreign && r.foreign.median > 0.15).map((r) => `${g} ${r.key}`));
+  m.busyRows = busyRows;
   if (busyRows.length) {
-    log(`bench: warning: other work used the machine during ${busyRows.map((r) => r.key).join(', ')} ` +
-        '(median above 0.15 cores); rerun on a quieter machine for figures to rely on');
+    // Said per regime and row family (churn, latency, http...), to stay short.
+    const fam = [...new Set(busyRows.map((k) => k.split('.')[0]))];
+    log(`bench: warning: other work used the machine (median above 0.15 cores) during ${busyRows.length} figures: ` +
+        `${fam.join(', ')}; rerun on a quieter machine for figures to rely on (per figure: "other CPU" in results.json)`);
   }
   fs.mkdirSync(OUT_DIR, { recursive: true });
   fs.writeFileSync(path.join(OUT_DIR, QUICK ? 'results-quick.json' : 'results.json'),
-                   JSON.stringify({ ...results, summary: rows }, null, 1));
-  const svg = renderSvg(rows, `Node ${m.node}, ${m.nproc} CPUs (${m.virt}), rust-net ${m.commit}, ${m.date}`);
-  if (WRITE && !ONLY) {
-    writeResults(rows, svg);
+                   JSON.stringify({ ...results, summary: Object.fromEntries(summaries) }, null, 1));
+  const svg = renderSvg(summaries.map(([name, rows]) => ({ name, rows })),
+                        `Node ${m.node}, ${m.nproc} CPUs (${m.virt}), rust-net ${m.commit}, ${m.date}`,
+                        { variants: RUST_VARS, primary: PRIMARY, labels: Object.fromEntries(RUST_VARS.map((v) => [v, LABEL(v)])) });
+  const complete = !ONLY && REGIMES.length === 2 && regimes.length === 2 && !optVal('variants', null) && !optVal('impls', null);
+  if (WRITE && complete) {
+    writeResults(regimes, summaries, svg);
     log('bench: wrote bench/RESULTS.md and bench/ratios.svg');
   } else {
     fs.writeFileSync(path.join(OUT_DIR, 'ratios.svg'), svg);
-    log(`bench: raw results in ${path.relative(ROOT, OUT_DIR)}/ (RESULTS.md untouched${QUICK ? '; --write to update it' : ''})`);
+    log(`bench: raw results and ratios.svg in ${path.relative(ROOT, OUT_DIR)}/ (RESULTS.md untouched` +
+        `${WRITE && !complete ? ': only a full run with every row, regime and variant writes it' : QUICK ? '; --write to update it' : ''})`);
   }
 }
 

@@ -3,29 +3,45 @@
 // The server program under test. The same code runs on node:net and on
 // rust-net; only the module it takes createServer() from differs:
 //
-//   node bench/server.js <net|rust|exp|exp2> <serve|stamp|echo|hold|http> <port>
+//   node bench/server.js <net|rust|exp|exp2> <serve|stamp|echo|hold|http|cluster> <port>
 //
 // Protocols (the load generator speaks the other side):
-//   serve  every byte read is written back (accept-and-serve: 1 byte in, 1 out)
-//   stamp  on 'connection', write the CLOCK_MONOTONIC time in ns (8 bytes LE),
-//          then behave as serve — connect → 'connection' latency
-//   echo   socket.pipe(socket) — throughput on persistent connections
-//   hold   on 'connection', write one byte, then stay idle — memory per connection
-//   http   an http.Server answering "hello world"; on rust-net it is fed with
-//          rustServer.on('connection', s => httpServer.emit('connection', s))
+//   serve    every byte read is written back (accept-and-serve: 1 byte in, 1 out)
+//   stamp    on 'connection', write the CLOCK_MONOTONIC time in ns (8 bytes LE),
+//            then behave as serve — connect → 'connection' latency
+//   echo     socket.pipe(socket) — throughput on persistent connections
+//   hold     on 'connection', write one byte, then stay idle — memory per connection
+//   http     a plain http.createServer app answering "hello world". For rust-net
+//            it runs as a user would run it: under `node -r <rust-net>/register`
+//            (bench/run.js adds the -r), so http.Server listens in Rust; the
+//            program refuses to start if rust-net was asked for and the preload
+//            is missing.
+//   cluster  the same app in a cluster: this process is the primary and forks
+//            BENCH_CLUSTER_WORKERS (default 2) workers running the http app on
+//            the shared port (round-robin scheduling, Node's default on Linux).
+//            Under -r register the primary and every worker are on rust-net
+//            (workers inherit the primary's execArgv and environment, so also
+//            RUST_NET_ACCEPT_PLACEMENT and the CPU affinity).
+//
+// The accept placement of rust-net comes from the environment
+// (RUST_NET_ACCEPT_PLACEMENT=auto|runtime|event-loop, set or unset by
+// bench/run.js per variant); this program only reports what it saw.
 //
 // Run under a parent with an IPC channel (bench/run.js): it prints nothing,
-// sends {ready} once listening and answers {cmd:'sample'} with counters.
+// sends {ready} once listening and answers {cmd:'sample'} with counters (in
+// cluster mode the primary's sample adds up its own and its workers').
 // Without a parent it runs for BENCH_SERVER_SECONDS (default 60) and exits.
 
 const fs = require('fs');
 const path = require('path');
 const http = require('http');
+const cluster = require('cluster');
 
 const [impl, mode, portArg] = process.argv.slice(2);
 const port = Number(portArg);
-if (!['net', 'rust', 'exp', 'exp2'].includes(impl) || !Number.isInteger(port)) {
-  console.error('usage: node bench/server.js <net|rust> <serve|stamp|echo|hold|http> <port>');
+const MODES = ['serve', 'stamp', 'echo', 'hold', 'http', 'cluster'];
+if (!['net', 'rust', 'exp', 'exp2'].includes(impl) || !MODES.includes(mode) || !Number.isInteger(port)) {
+  console.error(`usage: node bench/server.js <net|rust|exp|exp2> <${MODES.join('|')}> <port>`);
   process.exit(2);
 }
 
@@ -36,6 +52,12 @@ const lib = impl === 'rust' ? require(rustNetDir) :
   impl === 'exp' ? require(process.env.RUST_NET_EXP_DIR) :
   impl === 'exp2' ? require(process.env.RUST_NET_EXP2_DIR) : require('net');
 
+// Is node:net's Server rust-net's (the register preload ran)?
+const registered = impl !== 'net' && require('net').Server === lib.Server;
+if ((mode === 'http' || mode === 'cluster') && impl !== 'net' && !registered) {
+  console.error(`bench server (${impl} ${mode}): rust-net is not registered; run under node -r <rust-net>/register`);
+  process.exit(2);
+}
 let connections = 0;
 const noop = () => {};
 const ONE = Buffer.from('k');
@@ -63,33 +85,12 @@ function onHold(socket) {
   socket.write(ONE);
 }
 
-let server;
-if (mode === 'http') {
-  const httpServer = http.createServer((req, res) => {
+function httpApp() {
+  return http.createServer((req, res) => {
     res.setHeader('Content-Type', 'text/plain');
     res.end('hello world\n');
   });
-  if (impl !== 'net') {
-    // http.Server disables Nagle on each connection by default (noDelay);
-    // the rust-net server that feeds it is given the same option.
-    server = lib.createServer({ noDelay: httpServer.noDelay !== false });
-    server.on('connection', (s) => httpServer.emit('connection', s));
-  } else {
-    server = httpServer;
-  }
-} else {
-  const handler = { serve: onServe, stamp: onStamp, echo: onEcho, hold: onHold }[mode];
-  if (!handler) {
-    console.error(`unknown mode ${mode}`);
-    process.exit(2);
-  }
-  server = lib.createServer(handler);
 }
-server.on('connection', () => { connections++; });
-server.on('error', (err) => {
-  console.error(`bench server (${impl} ${mode}): ${err.message}`);
-  process.exit(1);
-});
 
 // CPU time of each thread of this process: ticks from /proc/self/task/<tid>/stat
 // (utime + stime, fields 14 and 15) and, where the kernel keeps it, the
@@ -115,13 +116,17 @@ function threadTimes() {
   return out;
 }
 
-// Resident memory from /proc/self/status: all of it (VmRSS), and the
-// anonymous part (RssAnon: heaps and stacks, without the shared code pages
-// of node and of the addon).
-function rssBytes(field = 'VmRSS') {
+// Fields of /proc/self/status: resident memory (VmRSS, and RssAnon: heaps
+// and stacks, without the shared code pages of node and of the addon), and
+// the CPUs this process may run on (Cpus_allowed_list, to check pinning).
+function statusField(field) {
   const status = fs.readFileSync('/proc/self/status', 'latin1');
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
-  return m ? Number(m[1]) * 1024 : null;
+  const m = new RegExp(`${field}:\\s+(\\S+)`).exec(status);
+  return m ? m[1] : null;
+}
+function rssBytes(field = 'VmRSS') {
+  const v = statusField(field);
+  return v == null ? null : Number(v) * 1024;
 }
 
 function sample() {
@@ -138,22 +143,127 @@ function sample() {
   };
 }
 
-server.listen({ port, host: '127.0.0.1', backlog: 511 }, () => {
-  if (process.send) {
-    process.send({ ready: true, sample: sample() });
-  }
-});
+// What this process runs as, for the harness to check and print.
+function identity(server) {
+  return {
+    impl,
+    mode,
+    registered,
+    placementEnv: process.env.RUST_NET_ACCEPT_PLACEMENT ?? null,
+    // rust-net may say which placement it chose; reported when it does.
+    placement: server && typeof server.acceptPlacement === 'string' ? server.acceptPlacement : null,
+    cpus: statusField('Cpus_allowed_list'),
+    pid: process.pid,
+  };
+}
 
-if (process.send) {
+function listenAndServe(server, onListening) {
+  server.on('connection', () => { connections++; });
+  server.on('error', (err) => {
+    console.error(`bench server (${impl} ${mode}): ${err.message}`);
+    process.exit(1);
+  });
+  server.listen({ port, host: '127.0.0.1', backlog: 511 }, onListening);
+}
+
+// ---------------------------------------------------------------- cluster
+
+if (mode === 'cluster' && cluster.isPrimary) {
+  const nWorkers = Number(process.env.BENCH_CLUSTER_WORKERS || 2);
+  const workers = [];
+  let shuttingDown = false;
+  let listening = 0;
+  let nextId = 1;
+  const pending = new Map();
+  const stopAll = (code) => {
+    for (const w of workers) {
+      try { w.process.kill('SIGKILL'); } catch { /* gone */ }
+    }
+    process.exit(code);
+  };
+  // Samples every worker and adds their CPU and connections to the primary's.
+  const clusterSample = async () => {
+    const own = sample();
+    const parts = await Promise.all(workers.map((w) => new Promise((resolve) => {
+      const id = nextId++;
+      const timer = setTimeout(() => { pending.delete(id); resolve(null); }, 5000);
+      pending.set(id, (s) => { clearTimeout(timer); resolve(s); });
+      w.send({ cmd: 'sample', id });
+    })));
+    own.primaryConnections = own.connections;
+    own.workerConnections = parts.map((p) => (p ? p.connections : null));
+    own.connections = parts.reduce((a, p) => a + (p ? p.connections : 0), 0);
+    own.cpuUs += parts.reduce((a, p) => a + (p ? p.cpuUs : 0), 0);
+    own.rss += parts.reduce((a, p) => a + (p ? p.rss : 0), 0);
+    return own;
+  };
+  for (let i = 0; i < nWorkers; i++) {
+    const w = cluster.fork({ BENCH_CLUSTER_WORKER: String(i) });
+    workers.push(w);
+    w.on('message', (msg) => {
+      const p = msg && pending.get(msg.reply);
+      if (p) { pending.delete(msg.reply); p(msg.sample); }
+    });
+    w.on('listening', () => {
+      if (++listening === nWorkers && process.send) {
+        process.send({ ready: true, sample: sample(), identity: identity(null), workers: nWorkers });
+      }
+    });
+    w.on('exit', (code, signal) => {
+      if (!shuttingDown) {
+        console.error(`bench server (${impl} cluster): worker ${i} exited (${code ?? signal})`);
+        stopAll(1);
+      }
+    });
+  }
+  if (process.send) {
+    process.on('message', (msg) => {
+      if (msg && msg.cmd === 'sample') {
+        clusterSample().then((s) => process.send({ reply: msg.id, sample: s }));
+      } else if (msg && msg.cmd === 'exit') {
+        shuttingDown = true;
+        stopAll(0);
+      }
+    });
+    process.on('disconnect', () => { shuttingDown = true; stopAll(0); });
+  } else {
+    setTimeout(() => { shuttingDown = true; stopAll(0); }, Number(process.env.BENCH_SERVER_SECONDS || 60) * 1000).unref();
+  }
+} else if (mode === 'cluster') {
+  // A worker: the http app; the primary asks it for samples. It exits with
+  // the primary (cluster workers exit when their IPC channel closes).
+  const server = httpApp();
+  listenAndServe(server);
   process.on('message', (msg) => {
-    if (msg && msg.cmd === 'sample') {
-      if (msg.gc && global.gc) global.gc();
-      process.send({ reply: msg.id, sample: sample() });
-    } else if (msg && msg.cmd === 'exit') {
-      process.exit(0);
+    if (msg && msg.cmd === 'sample') process.send({ reply: msg.id, sample: sample() });
+  });
+} else {
+  // ------------------------------------------------------------ one process
+
+  let server;
+  if (mode === 'http') {
+    server = httpApp();
+  } else {
+    const handler = { serve: onServe, stamp: onStamp, echo: onEcho, hold: onHold }[mode];
+    server = lib.createServer(handler);
+  }
+  listenAndServe(server, () => {
+    if (process.send) {
+      process.send({ ready: true, sample: sample(), identity: identity(server) });
     }
   });
-  process.on('disconnect', () => process.exit(0));
-} else {
-  setTimeout(() => process.exit(0), Number(process.env.BENCH_SERVER_SECONDS || 60) * 1000).unref();
+
+  if (process.send) {
+    process.on('message', (msg) => {
+      if (msg && msg.cmd === 'sample') {
+        if (msg.gc && global.gc) global.gc();
+        process.send({ reply: msg.id, sample: sample() });
+      } else if (msg && msg.cmd === 'exit') {
+        process.exit(0);
+      }
+    });
+    process.on('disconnect', () => process.exit(0));
+  } else {
+    setTimeout(() => process.exit(0), Number(process.env.BENCH_SERVER_SECONDS || 60) * 1000).unref();
+  }
 }
