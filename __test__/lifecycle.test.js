@@ -174,3 +174,25 @@ test('rust-net servers are net.Servers and EventEmitters', () => {
   assert.ok(rustNet.Server() instanceof rustNet.Server);
   assert.deepStrictEqual(Object.keys(rustNet).sort(), ['Server', 'createServer']);
 });
+
+test("gc() in 'beforeExit' after serving does not bring the event loop back", () => {
+  // Collecting what a server left behind must not schedule work on the loop
+  // (Node-API queues finalisers on a setImmediate): 'beforeExit' fires once.
+  const body = `
+    let runs = 0;
+    process.on('beforeExit', () => { runs++; global.gc(); });
+    process.on('exit', () => console.log('beforeExit ' + runs));
+    const s = impl.createServer((c) => c.end('x'));
+    s.listen(0, '127.0.0.1', () => {
+      require('net').connect(s.address().port, '127.0.0.1')
+        .on('data', () => {}).on('end', () => s.close());
+    });`;
+  const results = {};
+  for (const which of ['node:net', 'rust-net']) {
+    const script = `const impl = require(${JSON.stringify(which === 'node:net' ? 'net' : root)});\n${body}`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 10000 });
+    results[which] = { status: r.status, stdout: r.stdout };
+  }
+  assert.deepStrictEqual(results['rust-net'], results['node:net']);
+  assert.deepStrictEqual(results['node:net'], { status: 0, stdout: 'beforeExit 1\n' });
+});

@@ -30,7 +30,7 @@
 //! takes it, so it is never contended.
 
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -141,10 +141,10 @@ pub struct State {
 /// accepts for it.
 pub struct Acceptor {
     state: Mutex<State>,
-    /// How many descriptors of `in_flight` JavaScript has claimed. Its
-    /// memory is the backing store of a JavaScript Int32Array; only the
-    /// JavaScript thread touches it while JavaScript can run.
-    claimed: AtomicI32,
+    /// How many descriptors of `in_flight` JavaScript has claimed: the one
+    /// element of a JavaScript Int32Array, which the listener keeps alive
+    /// until it closes; null before listen() and after shutdown().
+    claimed: AtomicPtr<i32>,
 }
 
 impl Acceptor {
@@ -161,7 +161,7 @@ impl Acceptor {
                 waker: None,
                 limit: usize::try_from(backlog).unwrap_or(0).max(64),
             }),
-            claimed: AtomicI32::new(0),
+            claimed: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -177,15 +177,29 @@ impl Acceptor {
         state.listener.as_ref().map(|l| f(l.socket()))
     }
 
-    /// The claim counter's memory, for the JavaScript Int32Array over it.
-    pub fn claimed_ptr(&self) -> *mut i32 {
-        self.claimed.as_ptr()
+    /// Where JavaScript counts its claims: the memory of an Int32Array that
+    /// stays alive until [`Acceptor::shutdown`] returns.
+    pub fn set_claim_counter(&self, counter: *mut i32) {
+        let _state = self.lock();
+        self.claimed.store(counter, Ordering::Release);
+    }
+
+    /// Reads and resets the claim counter (0 when there is none).
+    fn take_claimed(&self) -> i32 {
+        let counter = self.claimed.load(Ordering::Acquire);
+        if counter.is_null() {
+            return 0;
+        }
+        // SAFETY: the counter is a live, aligned i32 of an Int32Array kept
+        // alive until shutdown() nulls this pointer (under the state lock,
+        // which the caller holds); only the JavaScript thread writes it.
+        unsafe { AtomicI32::from_ptr(counter) }.swap(0, Ordering::Relaxed)
     }
 
     /// Settles the previous batch: what JavaScript claimed is its own now;
     /// what it did not reach goes back to the front of the queue.
     fn reconcile(&self, state: &mut State) {
-        let claimed = usize::try_from(self.claimed.swap(0, Ordering::Relaxed)).unwrap_or(0);
+        let claimed = usize::try_from(self.take_claimed()).unwrap_or(0);
         let claimed = claimed.min(state.in_flight.len());
         for fd in state.in_flight.drain(..claimed).flatten() {
             // Owned by a Node handle now, which will close it.
@@ -240,6 +254,8 @@ impl Acceptor {
         let (listener, ready, waker) = {
             let mut state = self.lock();
             self.reconcile(&mut state);
+            // The counter's memory may go once this returns.
+            self.claimed.store(std::ptr::null_mut(), Ordering::Release);
             (
                 state.listener.take(),
                 std::mem::take(&mut state.ready),

@@ -12,353 +12,150 @@
 
 mod acceptor;
 mod errno;
+mod listener;
 mod placement;
 mod reserve;
 mod runtime;
 mod socket;
 
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::CleanupEnvHook;
 use napi_derive::napi;
 
-use acceptor::Acceptor;
-use placement::event_loop::LoopPoll;
-use placement::{runtime_thread, Placement};
-use socket::{Bound, Kind};
+use listener::{ConnectionCallback, Listener};
 
-/// The JavaScript callback of a listening server, called with no arguments
-/// when connections (or an accept error) wait in `take()`.
-type ConnectionCallback<'a> = Function<'a, (), Unknown<'static>>;
-type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
+thread_local! {
+    /// This JavaScript thread's listeners, by id. A table rather than
+    /// wrapped objects, so that nothing of rust-net is ever finalised by the
+    /// garbage collector (see `listener.rs`).
+    static LISTENERS: RefCell<Table> = RefCell::new(Table::default());
+}
 
-/// `ref()`/`unref()` of a threadsafe function: whether it keeps the event
-/// loop alive, which is what a listening Node server does unless unref'd.
-fn set_referenced(env: &Env, wake: &Wake, referenced: bool) -> Result<()> {
-    wake.handle.with_read_aborted(|aborted| {
-        if aborted {
-            return Ok(());
-        }
-        // SAFETY: the function is not aborted, so N-API still owns a live
-        // threadsafe function, and we are on its environment's thread.
-        let status = unsafe {
-            if referenced {
-                napi::sys::napi_ref_threadsafe_function(env.raw(), wake.raw())
-            } else {
-                napi::sys::napi_unref_threadsafe_function(env.raw(), wake.raw())
-            }
-        };
-        if status == napi::sys::Status::napi_ok {
-            Ok(())
-        } else {
-            Err(Error::from_status(Status::from(status)))
-        }
+#[derive(Default)]
+struct Table {
+    next: u32,
+    listeners: HashMap<u32, Listener>,
+}
+
+/// Runs `f` on listener `id`; `missing` when it is closed or unknown.
+fn with_listener<R>(id: u32, missing: R, f: impl FnOnce(&mut Listener) -> R) -> R {
+    LISTENERS.with(|table| match table.borrow_mut().listeners.get_mut(&id) {
+        Some(listener) => f(listener),
+        None => missing,
     })
 }
 
-/// One listening socket: bound (or adopted), then listening and accepting.
-#[napi]
-#[derive(Default)]
-pub struct Listener {
-    bound: Option<Bound>,
-    kind: Option<Kind>,
-    acceptor: Option<Arc<Acceptor>>,
-    wake: Option<Arc<Wake>>,
-    cleanup: Option<CleanupEnvHook<Weak<Acceptor>>>,
-    /// The poll handle of the event-loop placement.
-    loop_poll: Option<LoopPoll>,
-    /// Where this server accepts, once listening.
-    placement: Option<Placement>,
-    /// The socket file a pipe server created, removed on close as libuv does.
-    unlink_on_close: Option<PathBuf>,
+/// A new listener, with no socket yet; returns its id.
+#[napi(catch_unwind)]
+pub fn listener_create() -> u32 {
+    LISTENERS.with(|table| {
+        let mut table = table.borrow_mut();
+        let id = table.next;
+        table.next = table.next.wrapping_add(1);
+        table.listeners.insert(id, Listener::default());
+        id
+    })
 }
 
-#[napi]
-impl Listener {
-    #[napi(constructor)]
-    pub fn new() -> Self {
-        Self::default()
+/// Creates and binds a TCP socket. `ipv6` selects the address family of the
+/// literal, as Node's `bind` vs `bind6`.
+#[napi(catch_unwind)]
+pub fn listener_bind_tcp(id: u32, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| l.bind_tcp(address, port, ipv6, ipv6_only, reuse_port))
+}
+
+/// Creates a Unix domain socket bound at `name` (see [`Listener::bind_pipe`]).
+#[napi(catch_unwind)]
+pub fn listener_bind_pipe(id: u32, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| l.bind_pipe(name, unlink_on_close, pad_abstract))
+}
+
+/// Adopts an existing socket descriptor (`listen({ fd })`).
+#[napi(catch_unwind)]
+pub fn listener_open(env: Env, id: u32, fd: i32) -> i32 {
+    // SAFETY: called from JavaScript, so on `env`'s thread.
+    if unsafe { placement::event_loop::loop_watches(env.raw(), fd) } {
+        // As libuv's uv_tcp_open/uv_pipe_open: the loop has it already.
+        return -libc::EEXIST;
     }
+    with_listener(id, errno::UV_EINVAL, |l| l.open(fd))
+}
 
-    fn set_bound(&mut self, result: std::result::Result<Bound, i32>) -> i32 {
-        match result {
-            Ok(bound) => {
-                self.kind = Some(bound.kind);
-                self.bound = Some(bound);
-                0
-            }
-            Err(code) => code,
-        }
-    }
+/// `"tcp"`, `"pipe"`, or null before a socket exists.
+#[napi(catch_unwind)]
+pub fn listener_kind(id: u32) -> Option<&'static str> {
+    with_listener(id, None, |l| l.kind())
+}
 
-    /// Creates and binds a TCP socket. `ipv6` selects the address family of
-    /// the literal, as Node's `bind` vs `bind6`.
-    #[napi(catch_unwind)]
-    pub fn bind_tcp(&mut self, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> i32 {
-        if self.kind.is_some() {
-            return errno::UV_EINVAL;
-        }
-        let Ok(port) = u16::try_from(port) else {
-            return errno::UV_EINVAL;
-        };
-        self.set_bound(socket::bind_tcp(&address, port, ipv6, ipv6_only, reuse_port))
-    }
+/// The listening descriptor, or -1 when there is none.
+#[napi(catch_unwind)]
+pub fn listener_fd(id: u32) -> i32 {
+    with_listener(id, -1, |l| l.fd())
+}
 
-    /// Creates a Unix domain socket bound at `name` (abstract if it starts
-    /// with a NUL byte). `unlink_on_close` is the file removed when the
-    /// server closes, and `pad_abstract` whether an abstract name takes the
-    /// whole address size — Node versions differ on both.
-    #[napi(catch_unwind)]
-    pub fn bind_pipe(&mut self, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool) -> i32 {
-        if self.kind.is_some() {
-            return errno::UV_EINVAL;
-        }
-        let code = self.set_bound(socket::bind_pipe(&name, pad_abstract));
-        if code == 0 {
-            self.unlink_on_close = unlink_on_close
-                .map(|path| PathBuf::from(std::ffi::OsStr::from_bytes(&path)));
-        }
-        code
-    }
+/// Starts listening and accepting (see [`Listener::listen`]); `claimed` is
+/// the one-element Int32Array JavaScript claims descriptors in.
+#[napi(catch_unwind)]
+pub fn listener_listen(env: Env, id: u32, backlog: i32, onconnection: ConnectionCallback, claimed: Unknown, placement: Option<String>) -> Result<i32> {
+    with_listener(id, Ok(errno::UV_EINVAL), |l| l.listen(&env, backlog, onconnection, &claimed, placement))
+}
 
-    /// Adopts an existing socket descriptor (`listen({ fd })`).
-    #[napi(catch_unwind)]
-    pub fn open(&mut self, fd: i32) -> i32 {
-        if self.kind.is_some() {
-            return errno::UV_EINVAL;
-        }
-        self.set_bound(socket::adopt(fd))
-    }
+/// Where listener `id` accepts: `"runtime"`, `"event-loop"`, or null.
+#[napi(catch_unwind)]
+pub fn listener_placement(id: u32) -> Option<&'static str> {
+    with_listener(id, None, |l| l.placement())
+}
 
-    /// `"tcp"`, `"pipe"`, or null before a socket exists.
-    #[napi(getter)]
-    pub fn kind(&self) -> Option<&'static str> {
-        self.kind.map(|kind| match kind {
-            Kind::Tcp => "tcp",
-            Kind::Pipe => "pipe",
-        })
-    }
+/// The next batch of connections: `[error, fd, ...]` (see
+/// [`acceptor::Acceptor::take`]). Each descriptor must be claimed once a
+/// Node handle owns it, or released with `listenerRelease()`.
+#[napi(catch_unwind)]
+pub fn listener_take(id: u32) -> Vec<i32> {
+    with_listener(id, vec![0], |l| l.take())
+}
 
-    /// The listening descriptor, or -1 when there is none.
-    #[napi(getter)]
-    pub fn fd(&self) -> i32 {
-        if let Some(acceptor) = &self.acceptor {
-            return acceptor.with_listener(|s| s.as_raw_fd()).unwrap_or(-1);
-        }
-        self.bound.as_ref().map_or(-1, |b| socket::raw(&b.socket))
-    }
+/// Closes in-flight descriptor `index` (0-based within the last batch's
+/// descriptors), which JavaScript could not wrap.
+#[napi(catch_unwind)]
+pub fn listener_release(id: u32, index: u32) {
+    with_listener(id, (), |l| l.release(index))
+}
 
-    /// Starts listening and accepting. Connections (and accept errors) are
-    /// reported through `onconnection`, in batches. `placement` is
-    /// `"runtime"`, `"event-loop"` or `"auto"` (the default: see
-    /// [`placement::automatic`]).
-    #[napi(catch_unwind)]
-    pub fn listen(&mut self, env: Env, backlog: i32, onconnection: ConnectionCallback, placement: Option<String>) -> Result<i32> {
-        if let Some(acceptor) = &self.acceptor {
-            // Listening already (a handle shared by two servers, as Node
-            // allows): only the backlog changes, as with a second uv_listen.
-            let result = acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
-            return Ok(result.unwrap_or(Err(-libc::EBADF)).err().unwrap_or(0));
-        }
-        let placement = match Placement::parse(placement.as_deref().unwrap_or("auto")) {
-            Ok(choice) => choice.unwrap_or_else(placement::automatic),
-            Err(()) => return Ok(errno::UV_EINVAL),
-        };
-        let Some(bound) = self.bound.as_ref() else {
-            return Ok(errno::UV_EINVAL);
-        };
-        if let Err(code) = socket::listen(bound, backlog) {
-            return Ok(code);
-        }
-        reserve::ensure();
-        let Some(bound) = self.bound.take() else {
-            return Ok(errno::UV_EINVAL);
-        };
-        let code = match placement {
-            Placement::Runtime => self.listen_on_runtime(&env, bound.socket, backlog, onconnection)?,
-            Placement::EventLoop => self.listen_on_event_loop(&env, bound.socket, backlog, &onconnection),
-        };
-        if code == 0 {
-            self.placement = Some(placement);
-        }
-        Ok(code)
-    }
+/// `ref()` (true) or `unref()` (false): whether listening keeps the event
+/// loop alive.
+#[napi(catch_unwind)]
+pub fn listener_set_ref(env: Env, id: u32, referenced: bool) -> Result<()> {
+    with_listener(id, Ok(()), |l| if referenced { l.refer(&env) } else { l.unref(&env) })
+}
 
-    fn listen_on_runtime(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: ConnectionCallback) -> Result<i32> {
-        let handle = runtime::handle().map_err(|e| Error::from_reason(e.to_string()))?;
-        let listening = match runtime_thread::register(socket, &handle) {
-            Ok(listening) => listening,
-            Err(err) => return Ok(errno::uv_code(&err)),
-        };
-        let acceptor = Arc::new(Acceptor::new(listening, backlog));
-
-        let wake: Arc<Wake> = Arc::new(onconnection
-            .build_threadsafe_function::<()>()
-            .callee_handled::<false>()
-            .build_callback(|_ctx| Ok(()))?);
-
-        self.cleanup = Some(env.add_env_cleanup_hook(Arc::downgrade(&acceptor), |acceptor| {
-            // The environment (a worker, or the main thread at exit) is going
-            // away: stop accepting and close whatever JavaScript never took.
-            if let Some(acceptor) = acceptor.upgrade() {
-                acceptor.shutdown();
-            }
-        })?);
-
-        let task_wake = Arc::clone(&wake);
-        handle.spawn(runtime_thread::run(Arc::clone(&acceptor), move || {
-            task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
-        }));
-        self.wake = Some(wake);
-        self.acceptor = Some(acceptor);
-        Ok(0)
-    }
-
-    fn listen_on_event_loop(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: &ConnectionCallback) -> i32 {
-        let acceptor = Arc::new(Acceptor::new(placement::event_loop::listening(socket), backlog));
-        // SAFETY: called from JavaScript, so on `env`'s thread, with
-        // `onconnection` a live function of that environment.
-        match unsafe { LoopPoll::start(env.raw(), onconnection.raw(), Arc::clone(&acceptor)) } {
-            Ok(poll) => {
-                self.loop_poll = Some(poll);
-                self.acceptor = Some(acceptor);
-                0
-            }
-            Err(code) => {
-                acceptor.shutdown();
-                code
-            }
-        }
-    }
-
-    /// Where this server accepts: `"runtime"`, `"event-loop"`, or null
-    /// before it listens.
-    #[napi(getter)]
-    pub fn placement(&self) -> Option<&'static str> {
-        self.placement.map(Placement::name)
-    }
-
-    /// The next batch of connections: `[error, fd, ...]` (see
-    /// [`Acceptor::take`]). Each descriptor must be claimed in `claimCounter()`
-    /// once a Node handle owns it, or released with `release()`.
-    #[napi(catch_unwind)]
-    pub fn take(&self) -> Vec<i32> {
-        let Some(acceptor) = &self.acceptor else {
-            return vec![0];
-        };
-        let batch = acceptor.take();
-        if let Some(poll) = &self.loop_poll {
-            poll.resume();
-        }
-        batch
-    }
-
-    /// Closes in-flight descriptor `index` (0-based within the last batch's
-    /// descriptors), which JavaScript could not wrap.
-    #[napi(catch_unwind)]
-    pub fn release(&self, index: u32) {
-        if let Some(acceptor) = &self.acceptor {
-            acceptor.release(index as usize);
-        }
-    }
-
-    /// A one-element Int32Array over the claim counter: JavaScript stores in
-    /// it how many descriptors of the last batch it has taken ownership of.
-    #[napi(catch_unwind)]
-    pub fn claim_counter(&self) -> Result<Int32Array> {
-        let Some(acceptor) = &self.acceptor else {
-            return Err(Error::from_reason("rust-net: claimCounter() before listen()"));
-        };
-        let keep_alive = Arc::clone(acceptor);
-        // SAFETY: the pointer is the AtomicI32 inside the Acceptor, which the
-        // finaliser keeps alive (through `keep_alive`) for as long as the
-        // Int32Array exists; one i32 is exactly its size.
-        Ok(unsafe {
-            Int32Array::with_external_data(acceptor.claimed_ptr(), 1, move |_, _| drop(keep_alive))
-        })
-    }
-
-    /// Keeps the event loop alive while listening (the default).
-    #[napi(js_name = "ref", catch_unwind)]
-    pub fn refer(&mut self, env: Env) -> Result<()> {
-        if let Some(poll) = &self.loop_poll {
-            poll.set_ref(true);
-        }
-        match &self.wake {
-            Some(wake) => set_referenced(&env, wake, true),
-            None => Ok(()),
-        }
-    }
-
-    /// Lets the process exit while this server still listens.
-    #[napi(catch_unwind)]
-    pub fn unref(&mut self, env: Env) -> Result<()> {
-        if let Some(poll) = &self.loop_poll {
-            poll.set_ref(false);
-        }
-        match &self.wake {
-            Some(wake) => set_referenced(&env, wake, false),
-            None => Ok(()),
-        }
-    }
-
-    /// Stops listening now: when this returns the port (or path) is free, and
-    /// connections accepted but not yet handed to JavaScript are closed.
-    #[napi(catch_unwind)]
-    pub fn close(&mut self, env: Env) -> Result<()> {
-        // The poll handle leaves libuv's epoll before the socket closes.
-        if let Some(poll) = self.loop_poll.take() {
-            poll.close();
-        }
-        if let Some(acceptor) = self.acceptor.take() {
-            acceptor.shutdown();
-        }
-        self.bound = None;
-        if let Some(wake) = self.wake.take() {
-            // The accept task may hold its clone a moment longer; it must not
-            // keep the process alive meanwhile.
-            set_referenced(&env, &wake, false)?;
-        }
-        if let Some(hook) = self.cleanup.take() {
-            env.remove_env_cleanup_hook(hook)?;
-        }
-        if let Some(path) = self.unlink_on_close.take() {
-            let _ = std::fs::remove_file(path);
-        }
-        Ok(())
-    }
-
-    /// A close-on-exec duplicate of `fd` (the caller owns it), or a libuv
-    /// errno. Node's stream wraps are opened on duplicates of Rust-owned
-    /// listening sockets, so that `server._handle` is a genuine TCPWrap or
-    /// PipeWrap while the original descriptor stays with Rust.
-    #[napi(catch_unwind)]
-    pub fn dup(fd: i32) -> i32 {
-        socket::duplicate(fd).unwrap_or_else(|code| code)
-    }
-
-    /// Closes descriptors that JavaScript received but could not wrap.
-    #[napi(catch_unwind)]
-    pub fn close_fds(fds: Vec<i32>) {
-        for fd in fds {
-            socket::close_raw(fd);
-        }
+/// Stops listening now and forgets the listener: when this returns the port
+/// (or path) is free, and connections accepted but not yet handed to
+/// JavaScript are closed.
+#[napi(catch_unwind)]
+pub fn listener_close(env: Env, id: u32) -> Result<()> {
+    let listener = LISTENERS.with(|table| table.borrow_mut().listeners.remove(&id));
+    match listener {
+        Some(mut listener) => listener.close(&env),
+        None => Ok(()),
     }
 }
 
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Some(poll) = self.loop_poll.take() {
-            poll.close();
-        }
-        if let Some(acceptor) = self.acceptor.take() {
-            acceptor.shutdown();
-        }
+/// A close-on-exec duplicate of `fd` (the caller owns it), or a libuv errno.
+/// Node's stream wraps are opened on duplicates of Rust-owned listening
+/// sockets, so that `server._handle` is a genuine TCPWrap or PipeWrap while
+/// the original descriptor stays with Rust.
+#[napi(catch_unwind)]
+pub fn dup(fd: i32) -> i32 {
+    socket::duplicate(fd).unwrap_or_else(|code| code)
+}
+
+/// Closes descriptors that JavaScript received but could not wrap.
+#[napi(catch_unwind)]
+pub fn close_fds(fds: Vec<i32>) {
+    for fd in fds {
+        socket::close_raw(fd);
     }
 }
 
@@ -422,3 +219,24 @@ pub fn inject_accept_panic() {
 pub fn panic_for_tests() {
     panic!("rust-net: panic_for_tests (test hook)");
 }
+
+/// The Node-API version this module is built for, read by Node (≥ 21)
+/// when it loads the module: `NAPI_VERSION_EXPERIMENTAL`.
+///
+/// Node-API queues the finalisers of every other module's collected values
+/// (napi-rs's and Node's own per-function callback data included) and runs
+/// them from a `setImmediate`, so a `gc()` in `'beforeExit'` revives the
+/// idle event loop and `'beforeExit'` fires again — which Node's own wraps
+/// never cause (`sequential/test-async-wrap-getasyncid`). Modules of the
+/// experimental version have those finalisers run by the collector itself,
+/// which requires that none of them touch JavaScript: rust-net has no
+/// finaliser of its own (listeners live in a table until `close()`, the
+/// claim counter is JavaScript's memory), and napi-rs releases the
+/// JavaScript values it holds through its own threadsafe function, not from
+/// a finaliser.
+#[no_mangle]
+pub extern "C" fn node_api_module_get_api_version_v1() -> i32 {
+    NAPI_VERSION_EXPERIMENTAL
+}
+
+const NAPI_VERSION_EXPERIMENTAL: i32 = 2147483647;

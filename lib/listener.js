@@ -1,0 +1,54 @@
+'use strict';
+
+// The native listener of one server, by id. Its state lives in a table of
+// this thread in Rust, not in an object the garbage collector finalises
+// (Node-API runs finalisers from a setImmediate, which would wake an idle
+// loop after 'beforeExit'), so every Listener must end with close() — as
+// every libuv handle must.
+
+const native = require('./native');
+
+class Listener {
+  constructor() {
+    this.id = native.listenerCreate();
+    // The Int32Array JavaScript claims accepted descriptors in (see
+    // onconnectionBatch in handle.js); Rust reads it, JavaScript owns it.
+    this.claimed = new Int32Array(1);
+  }
+
+  bindTcp(address, port, ipv6, ipv6Only, reusePort) {
+    return native.listenerBindTcp(this.id, address, port, ipv6, ipv6Only, reusePort);
+  }
+
+  bindPipe(name, unlinkName, padAbstract) {
+    return native.listenerBindPipe(this.id, name, unlinkName, padAbstract);
+  }
+
+  open(fd) { return native.listenerOpen(this.id, fd); }
+
+  get kind() { return native.listenerKind(this.id); }
+
+  get fd() { return native.listenerFd(this.id); }
+
+  get placement() { return native.listenerPlacement(this.id); }
+
+  listen(backlog, onconnection, placement) {
+    return native.listenerListen(this.id, backlog, onconnection, this.claimed, placement);
+  }
+
+  take() { return native.listenerTake(this.id); }
+
+  release(index) { native.listenerRelease(this.id, index); }
+
+  ref() { native.listenerSetRef(this.id, true); }
+
+  unref() { native.listenerSetRef(this.id, false); }
+
+  close() { native.listenerClose(this.id); }
+
+  static dup(fd) { return native.dup(fd); }
+
+  static closeFds(fds) { native.closeFds(fds); }
+}
+
+module.exports = { Listener };

@@ -1,0 +1,363 @@
+//! One listening server's native state: its socket while bound, then its
+//! acceptor and whatever wakes JavaScript for it.
+//!
+//! Listeners live in a table of the JavaScript thread that made them (see
+//! `lib.rs`), not in objects the garbage collector finalises: Node-API
+//! defers every finaliser of a module to a `setImmediate`, which would bring
+//! an idle event loop back to life after `'beforeExit'` (Node's own wraps
+//! never do). A listener ends at `close()`, or with its thread.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::ptr;
+use std::sync::{Arc, Weak};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::CleanupEnvHook;
+
+use crate::acceptor::Acceptor;
+use crate::placement::event_loop::LoopPoll;
+use crate::placement::{self, runtime_thread, Placement};
+use crate::socket::{self, Bound, Kind};
+use crate::{errno, reserve, runtime};
+
+/// The JavaScript callback of a listening server, called with no arguments
+/// when connections (or an accept error) wait in `take()`.
+pub type ConnectionCallback<'a> = Function<'a, (), Unknown<'static>>;
+type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
+
+/// `ref()`/`unref()` of a threadsafe function: whether it keeps the event
+/// loop alive, which is what a listening Node server does unless unref'd.
+fn set_referenced(env: &Env, wake: &Wake, referenced: bool) -> Result<()> {
+    wake.handle.with_read_aborted(|aborted| {
+        if aborted {
+            return Ok(());
+        }
+        // SAFETY: the function is not aborted, so N-API still owns a live
+        // threadsafe function, and we are on its environment's thread.
+        let status = unsafe {
+            if referenced {
+                napi::sys::napi_ref_threadsafe_function(env.raw(), wake.raw())
+            } else {
+                napi::sys::napi_unref_threadsafe_function(env.raw(), wake.raw())
+            }
+        };
+        if status == napi::sys::Status::napi_ok {
+            Ok(())
+        } else {
+            Err(Error::from_status(Status::from(status)))
+        }
+    })
+}
+
+/// One listening socket: bound (or adopted), then listening and accepting.
+#[derive(Default)]
+pub struct Listener {
+    bound: Option<Bound>,
+    kind: Option<Kind>,
+    acceptor: Option<Arc<Acceptor>>,
+    wake: Option<Arc<Wake>>,
+    cleanup: Option<CleanupEnvHook<Weak<Acceptor>>>,
+    /// The poll handle of the event-loop placement.
+    loop_poll: Option<LoopPoll>,
+    /// Where this server accepts, once listening.
+    placement: Option<Placement>,
+    /// The Int32Array JavaScript claims descriptors in.
+    claim: Option<ClaimCounter>,
+    /// The socket file a pipe server created, removed on close as libuv does.
+    unlink_on_close: Option<PathBuf>,
+}
+
+impl Listener {
+    fn set_bound(&mut self, result: std::result::Result<Bound, i32>) -> i32 {
+        match result {
+            Ok(bound) => {
+                self.kind = Some(bound.kind);
+                self.bound = Some(bound);
+                0
+            }
+            Err(code) => code,
+        }
+    }
+
+    /// Creates and binds a TCP socket. `ipv6` selects the address family of
+    /// the literal, as Node's `bind` vs `bind6`.
+    pub fn bind_tcp(&mut self, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> i32 {
+        if self.kind.is_some() {
+            return errno::UV_EINVAL;
+        }
+        let Ok(port) = u16::try_from(port) else {
+            return errno::UV_EINVAL;
+        };
+        self.set_bound(socket::bind_tcp(&address, port, ipv6, ipv6_only, reuse_port))
+    }
+
+    /// Creates a Unix domain socket bound at `name` (abstract if it starts
+    /// with a NUL byte). `unlink_on_close` is the file removed when the
+    /// server closes, and `pad_abstract` whether an abstract name takes the
+    /// whole address size — Node versions differ on both.
+    pub fn bind_pipe(&mut self, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool) -> i32 {
+        if self.kind.is_some() {
+            return errno::UV_EINVAL;
+        }
+        let code = self.set_bound(socket::bind_pipe(&name, pad_abstract));
+        if code == 0 {
+            self.unlink_on_close = unlink_on_close
+                .map(|path| PathBuf::from(std::ffi::OsStr::from_bytes(&path)));
+        }
+        code
+    }
+
+    /// Adopts an existing socket descriptor (`listen({ fd })`).
+    pub fn open(&mut self, fd: i32) -> i32 {
+        if self.kind.is_some() {
+            return errno::UV_EINVAL;
+        }
+        self.set_bound(socket::adopt(fd))
+    }
+
+    /// `"tcp"`, `"pipe"`, or null before a socket exists.
+    pub fn kind(&self) -> Option<&'static str> {
+        self.kind.map(|kind| match kind {
+            Kind::Tcp => "tcp",
+            Kind::Pipe => "pipe",
+        })
+    }
+
+    /// The listening descriptor, or -1 when there is none.
+    pub fn fd(&self) -> i32 {
+        if let Some(acceptor) = &self.acceptor {
+            return acceptor.with_listener(|s| s.as_raw_fd()).unwrap_or(-1);
+        }
+        self.bound.as_ref().map_or(-1, |b| socket::raw(&b.socket))
+    }
+
+    /// Starts listening and accepting. Connections (and accept errors) are
+    /// reported through `onconnection`, in batches. `placement` is
+    /// `"runtime"`, `"event-loop"` or `"auto"` (the default: see
+    /// [`placement::automatic`]).
+    pub fn listen(&mut self, env: &Env, backlog: i32, onconnection: ConnectionCallback, claimed: &Unknown<'_>, placement: Option<String>) -> Result<i32> {
+        if let Some(acceptor) = &self.acceptor {
+            // Listening already (a handle shared by two servers, as Node
+            // allows): only the backlog changes, as with a second uv_listen.
+            let result = acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
+            return Ok(result.unwrap_or(Err(-libc::EBADF)).err().unwrap_or(0));
+        }
+        let placement = match Placement::parse(placement.as_deref().unwrap_or("auto")) {
+            Ok(choice) => choice.unwrap_or_else(placement::automatic),
+            Err(()) => return Ok(errno::UV_EINVAL),
+        };
+        let Some(bound) = self.bound.as_ref() else {
+            return Ok(errno::UV_EINVAL);
+        };
+        if let Err(code) = socket::listen(bound, backlog) {
+            return Ok(code);
+        }
+        reserve::ensure();
+        let Some(bound) = self.bound.take() else {
+            return Ok(errno::UV_EINVAL);
+        };
+        // SAFETY: called from JavaScript on `env`'s thread with a live typed
+        // array; the reference keeps its memory alive until close().
+        let claim = match unsafe { ClaimCounter::new(env, claimed) } {
+            Ok(claim) => claim,
+            Err(code) => return Ok(code),
+        };
+        let code = match placement {
+            Placement::Runtime => self.listen_on_runtime(env, bound.socket, backlog, onconnection)?,
+            Placement::EventLoop => self.listen_on_event_loop(env, bound.socket, backlog, &onconnection),
+        };
+        if code == 0 {
+            if let Some(acceptor) = &self.acceptor {
+                acceptor.set_claim_counter(claim.ptr);
+            }
+            self.claim = Some(claim);
+            self.placement = Some(placement);
+        } else {
+            claim.delete(env);
+        }
+        Ok(code)
+    }
+
+    fn listen_on_runtime(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: ConnectionCallback) -> Result<i32> {
+        let handle = runtime::handle().map_err(|e| Error::from_reason(e.to_string()))?;
+        let listening = match runtime_thread::register(socket, &handle) {
+            Ok(listening) => listening,
+            Err(err) => return Ok(errno::uv_code(&err)),
+        };
+        let acceptor = Arc::new(Acceptor::new(listening, backlog));
+
+        let wake: Arc<Wake> = Arc::new(onconnection
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .build_callback(|_ctx| Ok(()))?);
+
+        self.cleanup = Some(env.add_env_cleanup_hook(Arc::downgrade(&acceptor), |acceptor| {
+            // The environment (a worker, or the main thread at exit) is going
+            // away: stop accepting and close whatever JavaScript never took.
+            if let Some(acceptor) = acceptor.upgrade() {
+                acceptor.shutdown();
+            }
+        })?);
+
+        let task_wake = Arc::clone(&wake);
+        handle.spawn(runtime_thread::run(Arc::clone(&acceptor), move || {
+            task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+        }));
+        self.wake = Some(wake);
+        self.acceptor = Some(acceptor);
+        Ok(0)
+    }
+
+    fn listen_on_event_loop(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: &ConnectionCallback) -> i32 {
+        let acceptor = Arc::new(Acceptor::new(placement::event_loop::listening(socket), backlog));
+        // SAFETY: called from JavaScript, so on `env`'s thread, with
+        // `onconnection` a live function of that environment.
+        match unsafe { LoopPoll::start(env.raw(), onconnection.raw(), Arc::clone(&acceptor)) } {
+            Ok(poll) => {
+                self.loop_poll = Some(poll);
+                self.acceptor = Some(acceptor);
+                0
+            }
+            Err(code) => {
+                acceptor.shutdown();
+                code
+            }
+        }
+    }
+
+    /// Where this server accepts: `"runtime"`, `"event-loop"`, or null
+    /// before it listens.
+    pub fn placement(&self) -> Option<&'static str> {
+        self.placement.map(Placement::name)
+    }
+
+    /// The next batch of connections: `[error, fd, ...]` (see
+    /// [`Acceptor::take`]). Each descriptor must be claimed in `claimCounter()`
+    /// once a Node handle owns it, or released with `release()`.
+    pub fn take(&self) -> Vec<i32> {
+        let Some(acceptor) = &self.acceptor else {
+            return vec![0];
+        };
+        let batch = acceptor.take();
+        if let Some(poll) = &self.loop_poll {
+            poll.resume();
+        }
+        batch
+    }
+
+    /// Closes in-flight descriptor `index` (0-based within the last batch's
+    /// descriptors), which JavaScript could not wrap.
+    pub fn release(&self, index: u32) {
+        if let Some(acceptor) = &self.acceptor {
+            acceptor.release(index as usize);
+        }
+    }
+
+    /// Keeps the event loop alive while listening (the default).
+    pub fn refer(&mut self, env: &Env) -> Result<()> {
+        if let Some(poll) = &self.loop_poll {
+            poll.set_ref(true);
+        }
+        match &self.wake {
+            Some(wake) => set_referenced(env, wake, true),
+            None => Ok(()),
+        }
+    }
+
+    /// Lets the process exit while this server still listens.
+    pub fn unref(&mut self, env: &Env) -> Result<()> {
+        if let Some(poll) = &self.loop_poll {
+            poll.set_ref(false);
+        }
+        match &self.wake {
+            Some(wake) => set_referenced(env, wake, false),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops listening now: when this returns the port (or path) is free, and
+    /// connections accepted but not yet handed to JavaScript are closed.
+    pub fn close(&mut self, env: &Env) -> Result<()> {
+        // The poll handle leaves libuv's epoll before the socket closes.
+        if let Some(poll) = self.loop_poll.take() {
+            poll.close();
+        }
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.shutdown();
+        }
+        self.bound = None;
+        if let Some(claim) = self.claim.take() {
+            // shutdown() settled the last batch and let go of its memory.
+            claim.delete(env);
+        }
+        if let Some(wake) = self.wake.take() {
+            // The accept task may hold its clone a moment longer; it must not
+            // keep the process alive meanwhile.
+            set_referenced(env, &wake, false)?;
+        }
+        if let Some(hook) = self.cleanup.take() {
+            env.remove_env_cleanup_hook(hook)?;
+        }
+        if let Some(path) = self.unlink_on_close.take() {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(poll) = self.loop_poll.take() {
+            poll.close();
+        }
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.shutdown();
+        }
+    }
+}
+
+
+/// The claim counter: a one-element Int32Array of JavaScript's, in which it
+/// stores how many descriptors of the last batch it has taken ownership of.
+/// A strong reference keeps its memory in place until close(); it is
+/// JavaScript's own memory, so nothing is left for the garbage collector to
+/// finalise.
+struct ClaimCounter {
+    reference: napi::sys::napi_ref,
+    ptr: *mut i32,
+}
+
+impl ClaimCounter {
+    /// # Safety
+    /// On `env`'s thread, with `array` a live value of that environment.
+    unsafe fn new(env: &Env, array: &Unknown<'_>) -> std::result::Result<Self, i32> {
+        let value = array.raw();
+        let mut kind = 0;
+        let mut length = 0usize;
+        let mut data = ptr::null_mut();
+        let mut buffer = ptr::null_mut();
+        let mut offset = 0usize;
+        let status = napi::sys::napi_get_typedarray_info(env.raw(), value, &mut kind, &mut length, &mut data, &mut buffer, &mut offset);
+        if status != napi::sys::Status::napi_ok
+            || kind != napi::sys::TypedarrayType::int32_array
+            || length < 1
+            || data.is_null()
+        {
+            return Err(errno::UV_EINVAL);
+        }
+        let mut reference = ptr::null_mut();
+        if napi::sys::napi_create_reference(env.raw(), value, 1, &mut reference) != napi::sys::Status::napi_ok {
+            return Err(errno::UV_EINVAL);
+        }
+        Ok(ClaimCounter { reference, ptr: data.cast::<i32>() })
+    }
+
+    fn delete(self, env: &Env) {
+        // SAFETY: the reference was created on this environment's thread,
+        // which is the one calling.
+        unsafe { napi::sys::napi_delete_reference(env.raw(), self.reference) };
+    }
+}
