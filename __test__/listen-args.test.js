@@ -232,3 +232,34 @@ test('reusePort: two servers share a port exactly when the running Node supports
     });
   }
 });
+
+test("listen({ fd }) on a descriptor another server of this process listens on fails with EEXIST, as node:net", async () => {
+  const result = await sameOnBoth(async (impl) => {
+    const first = impl.createServer();
+    await new Promise((resolve) => first.listen(0, '127.0.0.1', resolve));
+    const second = impl.createServer();
+    const log = [];
+    recordEvents(second, log);
+    second.listen({ fd: first._handle.fd });
+    await once(second, 'error');
+    await ticks();
+    const listening = second.listening;
+    await closeServer(first);
+    return { log, listening };
+  });
+  assert.strictEqual(result.log[0][1].code, 'EEXIST');
+  assert.strictEqual(result.log[0][1].message, 'listen EEXIST: file already exists');
+});
+
+test("listen({ fd }) on the descriptor of a node:net server of this process fails with EEXIST on rust-net too", async () => {
+  const nodeServer = require('net').createServer();
+  await new Promise((resolve) => nodeServer.listen(0, '127.0.0.1', resolve));
+  const result = await sameOnBoth(async (impl) => {
+    const server = impl.createServer();
+    server.listen({ fd: nodeServer._handle.fd });
+    const err = await once(server, 'error');
+    return [err.code, err.syscall, err.message, server.listening];
+  });
+  await closeServer(nodeServer);
+  assert.deepStrictEqual(result, ['EEXIST', 'listen', 'listen EEXIST: file already exists', false]);
+});

@@ -11,7 +11,7 @@
 // Everything else — getsockname(), fd, fchmod(), async ids, `instanceof`,
 // sending the server to another process over IPC — is Node's own.
 
-const { Listener } = require('./native');
+const { Listener } = require('./listener');
 const { TCP, TCPConstants, Pipe, PipeConstants } = require('./wraps');
 
 const kListener = Symbol('rust-net.listener');
@@ -20,6 +20,13 @@ const kClaimed = Symbol('rust-net.claimed');
 const kPlacement = Symbol('rust-net.placement');
 
 const UV_EINVAL = -22;
+const UV_EEXIST = -17;
+
+// Descriptors of the wraps over Rust-owned sockets (server._handle.fd). For
+// node:net the loop watches a listening server's descriptor, so listen({ fd })
+// on it fails with EEXIST (libuv's uv_tcp_open check); ours are never polled
+// by libuv, so they are remembered here to fail the same way.
+const wrapFds = new Set();
 const DEFAULT_IPV4_ADDR = '0.0.0.0';
 const DEFAULT_IPV6_ADDR = '::';
 
@@ -120,13 +127,14 @@ function listen(backlog) {
   const listener = this[kListener];
   // Node's wraps read the backlog with ToInt32 ('x' → 0, 1.5 → 1).
   const err = listener.listen(backlog | 0, () => onconnectionBatch(this), this[kPlacement]);
-  if (err === 0 && this[kClaimed] === undefined) this[kClaimed] = listener.claimCounter();
+  if (err === 0 && this[kClaimed] === undefined) this[kClaimed] = listener.claimed;
   return err;
 }
 
 function close(callback) {
   if (!this[kClosed]) {
     this[kClosed] = true;
+    wrapFds.delete(this.fd);
     this[kListener].close();
   }
   return Object.getPrototypeOf(this).close.call(this, callback);
@@ -165,6 +173,7 @@ function wrapListener(listener) {
     listener.close();
     return err;
   }
+  wrapFds.add(fd);
   return attachListener(wrap, listener);
 }
 
@@ -179,6 +188,7 @@ function takeOverHandle(wrap) {
   if (dup < 0) return;
   const listener = new Listener();
   if (listener.open(dup)) {
+    listener.close();
     Listener.closeFds([dup]);
     return;
   }
@@ -204,12 +214,12 @@ class BindErrorHandle {
 // Mirrors lib/net.js createServerHandle: returns a listening-ready handle, or
 // a libuv error number.
 function createServerHandle(address, port, addressType, fd, flags) {
+  // Node's createHandle() rejects these before open(), as EINVAL.
+  if (typeof fd === 'number' && fd >= 0 && (!Number.isInteger(fd) || fd > 0x7fffffff)) return UV_EINVAL;
   const listener = new Listener();
   let err;
   if (typeof fd === 'number' && fd >= 0) {
-    // Node's createHandle() rejects these before open(), as EINVAL.
-    if (!Number.isInteger(fd) || fd > 0x7fffffff) return UV_EINVAL;
-    err = listener.open(fd);
+    err = wrapFds.has(fd) ? UV_EEXIST : listener.open(fd);
   } else if (port === -1 && addressType === -1) {
     err = bindPipe(listener, String(address));
   } else {
@@ -219,14 +229,20 @@ function createServerHandle(address, port, addressType, fd, flags) {
     const reusePort = (flags & (TCPConstants.UV_TCP_REUSEPORT ?? 0)) !== 0;
     if (!address) {
       err = listener.bindTcp(DEFAULT_IPV6_ADDR, port, true, ipv6Only, reusePort);
-      if (err) return createServerHandle(DEFAULT_IPV4_ADDR, port, 4, undefined, flags);
+      if (err) {
+        listener.close();
+        return createServerHandle(DEFAULT_IPV4_ADDR, port, 4, undefined, flags);
+      }
     } else if (addressType === 6) {
       err = listener.bindTcp(address, port, true, ipv6Only, reusePort);
     } else {
       err = listener.bindTcp(address, port, false, false, reusePort);
     }
   }
-  if (err) return err;
+  if (err) {
+    listener.close();
+    return err;
+  }
   return wrapListener(listener);
 }
 

@@ -392,3 +392,37 @@ unsafe fn call_javascript(ctx: &Ctx) {
     }
     sys::napi_close_handle_scope(env, scope);
 }
+
+/// Whether `env`'s event loop already watches descriptor `fd` (another
+/// server, socket or poll handle of this thread has it). libuv refuses to
+/// open a handle on such a descriptor with `EEXIST` (`uv_tcp_open`,
+/// `uv_pipe_open`), which is what Node reports for `listen({ fd })` then;
+/// the same check on a throwaway poll handle tells us.
+///
+/// # Safety
+/// Must run on `env`'s JavaScript thread.
+pub unsafe fn loop_watches(env: sys::napi_env, fd: c_int) -> bool {
+    let mut uv_loop: *mut sys::uv_loop_s = ptr::null_mut();
+    if sys::napi_get_uv_event_loop(env, &mut uv_loop) != sys::Status::napi_ok || uv_loop.is_null() {
+        return false;
+    }
+    let probe = libc::calloc(1, uv_handle_size(UV_POLL));
+    if probe.is_null() {
+        return false;
+    }
+    match uv_poll_init_socket(uv_loop, probe, fd) {
+        0 => {
+            uv_close(probe, Some(free_handle));
+            false
+        }
+        rc => {
+            libc::free(probe);
+            rc == -libc::EEXIST
+        }
+    }
+}
+
+unsafe extern "C" fn free_handle(handle: *mut c_void) {
+    // SAFETY: allocated with calloc by `loop_watches`; libuv is done with it.
+    unsafe { libc::free(handle) };
+}
