@@ -75,9 +75,11 @@ pub fn listener_bind_pipe(id: u32, name: Buffer, unlink_on_close: Option<Buffer>
 /// Adopts an existing socket descriptor (`listen({ fd })`).
 #[napi(catch_unwind)]
 pub fn listener_open(env: Env, id: u32, fd: i32) -> i32 {
+    // As Node: a descriptor of the wrong type is EINVAL first (its
+    // createHandle() checks the type before libuv's open()); one the loop
+    // already watches is EEXIST, as libuv's uv_tcp_open/uv_pipe_open say.
     // SAFETY: called from JavaScript, so on `env`'s thread.
-    if unsafe { placement::event_loop::loop_watches(env.raw(), fd) } {
-        // As libuv's uv_tcp_open/uv_pipe_open: the loop has it already.
+    if socket::guess_kind(fd).is_some() && unsafe { placement::event_loop::loop_watches(env.raw(), fd) } {
         return -libc::EEXIST;
     }
     with_listener(id, errno::UV_EINVAL, |l| l.open(fd))
