@@ -186,7 +186,9 @@ test('options only rust-net implements throw instead of being silently ignored',
       reusePortNode: attempt(() => net.createServer().listen({ port: 0, host: '127.0.0.1', reusePort: true })),
       plainPort: attempt(() => rustNet.createServer().listen(0, '127.0.0.1')),
     };
-    console.log(JSON.stringify(out));`]);
+    console.log(JSON.stringify(out));
+    // Servers closed before their host lookup finished still listen after it.
+    process.exit(0);`]);
   const refused = (option) => ['ERR_RUST_NET_NATIVE_MISSING', true, option];
   assert.deepStrictEqual(result, {
     proxyCreate: refused('proxyProtocol'),
