@@ -73,8 +73,8 @@ test('the napi-rs per-platform packages: npm/<platform>/ for each napi.targets e
   }
   // Unpublished platform packages stay out of optionalDependencies (napi
   // pre-publish adds them when publishing): npm 11's `npm ci` fails on a
-  // lockfile without a missing optional dependency. See README, Prebuilt
-  // binaries; drop this check once the platform packages are published.
+  // lockfile without a missing optional dependency. See docs/publishing.md;
+  // drop this check once the platform packages are published.
   for (const platform of platforms) {
     assert.strictEqual(pkg.optionalDependencies?.[`${pkg.name}-${platform}`], undefined,
                        `${pkg.name}-${platform} is in optionalDependencies but not published`);
