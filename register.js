@@ -20,7 +20,8 @@
 // Nothing else of node:net is touched; sockets and clients stay Node's own.
 //
 // What cannot listen in Rust is said with a warning of its own:
-// - RUST_NET_REGISTER_LATE: servers that were already listening when this ran;
+// - RUST_NET_REGISTER_LATE: servers that were already listening when this ran
+//   (those Node lists as active handles: unref()'d ones are not listed);
 // - RUST_NET_NOT_IN_RUST: a handle given to listen() that rust-net could not
 //   take over (Node then listens on it itself);
 // - RUST_NET_NATIVE_MISSING (from rust-net itself): no native binary, so no
