@@ -1,8 +1,55 @@
 'use strict';
 
-// rust-net: Node's net.Server with its listening sockets in Rust.
-// `createServer()` and `Server` are drop-in replacements for node:net's.
+// rust-net: node:net with its listening sockets in Rust.
+//
+// The module is a drop-in for `require('net')`: it has everything node:net
+// exports on the running Node (connect, createConnection, Socket, isIP,
+// BlockList, SocketAddress, ...; Node's own functions and classes), with
+// `Server` and `createServer` replaced by rust-net's. It adds:
+//
+// - `isRustServer(server)`: true while `server` listens on a socket that
+//   rust-net's accept loop owns;
+// - `native`: true when the native listener loaded. When it did not (no
+//   binary for this platform, an install without scripts), rust-net serves
+//   through node:net, says so once (warning RUST_NET_NATIVE_MISSING), and
+//   refuses options only it implements (ERR_RUST_NET_NATIVE_MISSING).
+//   RUST_NET_REQUIRE_NATIVE=1 makes the missing binary an error instead.
 
-const { Server, createServer } = require('./lib/server');
+const net = require('net');
 
-module.exports = { Server, createServer };
+function nativeRequired() {
+  const value = process.env.RUST_NET_REQUIRE_NATIVE;
+  return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
+}
+
+let impl;
+let native;
+try {
+  impl = require('./lib/server');
+  native = true;
+} catch (err) {
+  if (err?.code !== 'ERR_RUST_NET_NATIVE_MISSING') throw err;
+  if (nativeRequired()) {
+    err.message += '\nRUST_NET_REQUIRE_NATIVE is set, so rust-net does not fall back to node:net.';
+    throw err;
+  }
+  impl = require('./lib/fallback');
+  native = false;
+  impl.setMissingReason(err.reason);
+  process.emitWarning(
+    `${err.message}\nServers made with rust-net run on node:net until then ` +
+    '(set RUST_NET_REQUIRE_NATIVE=1 to make this an error).',
+    { code: 'RUST_NET_NATIVE_MISSING' });
+}
+
+const rustNet = {};
+// node:net's exports as the running Node has them, lazy getters included.
+for (const key of Reflect.ownKeys(net)) {
+  Object.defineProperty(rustNet, key, Object.getOwnPropertyDescriptor(net, key));
+}
+rustNet.Server = impl.Server;
+rustNet.createServer = impl.createServer;
+rustNet.isRustServer = impl.isRustServer;
+rustNet.native = native;
+
+module.exports = rustNet;

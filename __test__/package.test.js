@@ -73,8 +73,8 @@ test('the napi-rs per-platform packages: npm/<platform>/ for each napi.targets e
   }
   // Unpublished platform packages stay out of optionalDependencies (napi
   // pre-publish adds them when publishing): npm 11's `npm ci` fails on a
-  // lockfile without a missing optional dependency. See README, Prebuilt
-  // binaries; drop this check once the platform packages are published.
+  // lockfile without a missing optional dependency. See docs/publishing.md;
+  // drop this check once the platform packages are published.
   for (const platform of platforms) {
     assert.strictEqual(pkg.optionalDependencies?.[`${pkg.name}-${platform}`], undefined,
                        `${pkg.name}-${platform} is in optionalDependencies but not published`);
@@ -94,7 +94,7 @@ test('npm pack: the tarball holds only what users need', { timeout: 120000 }, ()
   const listed = (dir, ext) => fs.readdirSync(path.join(root, dir), { recursive: true })
     .filter((f) => f.endsWith(ext)).map((f) => `${dir}/${f}`);
   const expected = [
-    'Cargo.lock', 'Cargo.toml', 'LICENSE', 'README.md', 'build.rs', 'index.d.ts', 'index.js',
+    'Cargo.lock', 'Cargo.toml', 'LICENSE', 'README.md', 'build.rs', 'index.d.ts', 'index.js', 'index.mjs',
     'package.json', 'register.d.ts', 'register.js', 'scripts/build.js',
     ...listed('lib', '.js'), ...listed('src', '.rs'),
   ].sort();
@@ -111,8 +111,11 @@ test('npm install <tarball> into a fresh project builds the addon from source', 
                   'npm install <tarball>');
   installOutput = `${r.stdout}\n${r.stderr}`;
 
-  // Built here, with cargo (the napi CLI is a devDependency, so absent).
-  assert.match(installOutput, /rust-net: cargo build --release --locked/);
+  // Built here, with cargo (the napi CLI is a devDependency, so absent),
+  // saying what it does.
+  assert.match(installOutput, new RegExp(`rust-net: building the native listener for ${triple} from source`));
+  assert.match(installOutput, /rust-net: running cargo build --release --locked/);
+  assert.match(installOutput, /rust-net: done in \d+ s/);
   assert.match(installOutput, new RegExp(`rust-net: built rust-net\\.${triple}\\.node`));
   assert.ok(fs.existsSync(path.join(installed, `rust-net.${triple}.node`)));
   // No prebuilt package was involved (they are not published yet).
@@ -217,4 +220,50 @@ test('the installed package type-checks and runs from TypeScript', { timeout: 18
     files: ['usage.cts'],
   }, null, 2));
   check(tscRun(['-p', 'tsconfig.node10.json', '--strict']), 'tsc (node10)');
+});
+
+// PATH without any directory that holds cargo.
+function pathWithoutCargo() {
+  return process.env.PATH.split(path.delimiter)
+    .filter((dir) => dir && !fs.existsSync(path.join(dir, 'cargo'))).join(path.delimiter);
+}
+
+test('without a Rust toolchain the install succeeds without the binary, and the fix it prints works', { timeout: 360000 }, () => {
+  assert.ok(tarball, 'no tarball (npm pack failed)');
+  const noCargo = pathWithoutCargo();
+  const dir = path.join(tmp, 'no-cargo');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'package.json'),
+                   JSON.stringify({ name: 'no-cargo', version: '1.0.0', private: true }, null, 2));
+
+  // With RUST_NET_REQUIRE_NATIVE=1 the install fails (and npm rolls it back).
+  const strict = npm(['install', tarball, '--no-audit', '--no-fund', '--foreground-scripts'], dir,
+                     { PATH: noCargo, RUST_NET_REQUIRE_NATIVE: '1' });
+  assert.notStrictEqual(strict.status, 0, 'the install succeeded without a binary under RUST_NET_REQUIRE_NATIVE=1');
+  assert.match(`${strict.stdout}\n${strict.stderr}`, /RUST_NET_REQUIRE_NATIVE is set, so the install fails/);
+
+  const r = check(npm(['install', tarball, '--no-audit', '--no-fund', '--foreground-scripts'], dir,
+                      { PATH: noCargo }), 'npm install <tarball> without cargo');
+  const output = `${r.stdout}\n${r.stderr}`;
+  assert.match(output, /rust-net: could not build the native listener for .*: cargo was not found on PATH/);
+  assert.match(output, /installed WITHOUT its native listener/);
+  const fix = output.match(/then run `(npm [^`]+)` in this project/)?.[1];
+  assert.strictEqual(fix, 'npm rebuild rust-net --foreground-scripts');
+
+  const probe = `const rustNet = require('rust-net');
+    const server = rustNet.createServer().listen(0, '127.0.0.1', () => {
+      console.log(JSON.stringify({ native: rustNet.native, inRust: rustNet.isRustServer(server) }));
+      server.close();
+    });`;
+  const before = node(['-e', probe], dir);
+  assert.deepStrictEqual(lastJson(before.stdout), { native: false, inRust: false });
+  assert.match(before.stderr, /\[RUST_NET_NATIVE_MISSING\]/);
+  assert.match(before.stderr, /npm rebuild rust-net --foreground-scripts/);
+
+  // The printed fix, run with cargo back on PATH.
+  check(npm(fix.split(' ').slice(1), dir,
+            { CARGO_TARGET_DIR: path.join(root, 'target', 'package-test') }, 330000), fix);
+  const after = node(['-e', probe], dir);
+  assert.deepStrictEqual(lastJson(after.stdout), { native: true, inRust: true });
+  assert.strictEqual(after.stderr, '');
 });

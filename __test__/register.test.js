@@ -7,10 +7,14 @@
 const { test } = require('node:test');
 const assert = require('assert');
 const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
 const registerPath = path.join(root, 'register.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rust-net-register-'));
+process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
 // Runs `node <args>` from the package root, where `rust-net/register` and
 // `rust-net` resolve through the package's own exports (self-reference).
@@ -213,4 +217,340 @@ test('the preload leaves the rest of node:net alone and can be loaded twice', ()
     const changed = Object.keys(net).filter((k) => net[k] !== before[k]).sort();
     console.log(JSON.stringify({ changed, same: first === second || first.Server === second.Server }));`]);
   assert.deepStrictEqual(result, { changed: ['Server', 'createServer'], same: true });
+});
+
+// ---------------------------------------------------------------------------
+// Every net-based server of the process, whatever the load order.
+//
+// Each program below makes one server of every kind (net, http, https, tls,
+// http2, http2 secure, and subclasses of net.Server and http.Server), listens
+// on each, connects to each, and reports per server:
+// - instanceofNetServer: `server instanceof require('net').Server` at that
+//   point (true on plain Node; must stay true under register);
+// - inRust: the listening socket is open twice in the process (rust-net's
+//   own descriptor and the duplicate behind server._handle), read from
+//   /proc/self/fd, independently of rust-net's JavaScript;
+// - isRustServer: rust-net's public predicate;
+// - connected: a connection reached 'connection'.
+// Each program runs twice: as written (with rust-net/register), and on plain
+// Node (the register step left out), where everything but inRust and
+// isRustServer must be the same.
+
+fs.writeFileSync(path.join(tmp, 'package.json'), JSON.stringify({ name: 'register-order', private: true }));
+fs.mkdirSync(path.join(tmp, 'node_modules'));
+fs.symlinkSync(root, path.join(tmp, 'node_modules', 'rust-net'), 'dir');
+
+fs.writeFileSync(path.join(tmp, 'probe.js'), `
+  const fs = require('fs');
+  const net = require('net');
+  const { isRustServer } = require('rust-net');
+  function socketCopies(server) {
+    const target = fs.readlinkSync('/proc/self/fd/' + server._handle.fd);
+    return fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try { return fs.readlinkSync('/proc/self/fd/' + fd) === target; } catch { return false; }
+    }).length;
+  }
+  module.exports = async function probe(servers) {
+    const out = [];
+    for (const [name, server] of servers) {
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+      const connected = await new Promise((resolve) => {
+        server.once('connection', (socket) => { socket.destroy(); resolve(true); });
+        net.connect(server.address().port, '127.0.0.1').on('error', () => {});
+      });
+      out.push([name, {
+        instanceofNetServer: server instanceof require('net').Server,
+        inRust: socketCopies(server) === 2,
+        isRustServer: isRustServer(server),
+        connected,
+      }]);
+    }
+    console.log(JSON.stringify(out));
+    process.exit(0);
+  };
+`);
+
+// Classes defined with whatever net.Server and http.Server are at that time.
+fs.writeFileSync(path.join(tmp, 'classes.js'), `
+  module.exports = function defineClasses() {
+    const net = require('net');
+    const http = require('http');
+    class NetSub extends net.Server {}
+    class HttpSub extends http.Server {}
+    function OldStyle() { net.Server.call(this); }
+    Object.setPrototypeOf(OldStyle.prototype, net.Server.prototype);
+    return [['class extends net.Server', NetSub], ['class extends http.Server', HttpSub],
+            ['function + net.Server.call', OldStyle]];
+  };
+`);
+
+fs.writeFileSync(path.join(tmp, 'servers.js'), `
+  module.exports = function makeServers(classes) {
+    const net = require('net');
+    const http = require('http');
+    const https = require('https');
+    const tls = require('tls');
+    const http2 = require('http2');
+    return [
+      ['net.createServer()', net.createServer()],
+      ['new net.Server()', new net.Server()],
+      ['http.createServer()', http.createServer()],
+      ['https.createServer()', https.createServer()],
+      ['tls.createServer()', tls.createServer()],
+      ['http2.createServer()', http2.createServer()],
+      ['http2.createSecureServer()', http2.createSecureServer()],
+      ...classes.map(([name, C]) => [name, new C()]),
+    ];
+  };
+`);
+
+fs.writeFileSync(path.join(tmp, 'early.js'), `
+  for (const m of ['net', 'http', 'https', 'tls', 'http2']) require(m);
+  global.earlyClasses = require('./classes.js')();
+`);
+
+// ES modules import the builtins statically: Node loads them while linking,
+// before any module of the graph (rust-net/register included) runs.
+const esmBody = (registerLine, lateRegister = '') => `
+  ${registerLine}
+  import net, { createServer, Server } from 'node:net';
+  import http from 'node:http';
+  import https from 'node:https';
+  import tls from 'node:tls';
+  import http2 from 'node:http2';
+  import { createRequire } from 'node:module';
+  const require = createRequire(import.meta.url);
+  class NetSub extends Server {}
+  class HttpSub extends http.Server {}
+  const servers = [
+    ['named createServer()', createServer()],
+    ['new (named Server)()', new Server()],
+    ['net.createServer()', net.createServer()],
+    ['http.createServer()', http.createServer()],
+    ['https.createServer()', https.createServer()],
+    ['tls.createServer()', tls.createServer()],
+    ['http2.createServer()', http2.createServer()],
+    ['http2.createSecureServer()', http2.createSecureServer()],
+    ['class extends Server', new NetSub()],
+    ['class extends http.Server', new HttpSub()],
+  ];
+  ${lateRegister}
+  require('./probe.js')(servers);
+`;
+
+const REGISTER = "require('rust-net/register');";
+const forms = [
+  {
+    name: 'CommonJS, node -r rust-net/register',
+    file: 'flag.js',
+    source: () => "require('./probe.js')(require('./servers.js')(require('./classes.js')()));",
+    args: (file, on) => [...(on ? ['-r', 'rust-net/register'] : []), file],
+  },
+  {
+    name: 'CommonJS, builtins and classes loaded by an earlier -r, then -r rust-net/register',
+    file: 'early-flag.js',
+    source: () => "require('./probe.js')(require('./servers.js')(global.earlyClasses));",
+    args: (file, on) => ['-r', './early.js', ...(on ? ['-r', 'rust-net/register'] : []), file],
+  },
+  {
+    name: 'CommonJS, require(\'rust-net/register\') after http & co. and the classes',
+    file: 'late-require.js',
+    source: (on) => `
+      for (const m of ['net', 'http', 'https', 'tls', 'http2']) require(m);
+      const classes = require('./classes.js')();
+      ${on ? REGISTER : ''}
+      require('./probe.js')(require('./servers.js')(classes));`,
+    args: (file) => [file],
+  },
+  {
+    name: 'CommonJS, require(\'rust-net/register\') after the servers were made, before listen()',
+    file: 'before-listen.js',
+    source: (on) => `
+      const servers = require('./servers.js')(require('./classes.js')());
+      ${on ? REGISTER : ''}
+      require('./probe.js')(servers);`,
+    args: (file) => [file],
+  },
+  {
+    name: 'ES modules, node --import rust-net/register',
+    file: 'flag.mjs',
+    source: () => esmBody(''),
+    args: (file, on) => [...(on ? ['--import', 'rust-net/register'] : []), file],
+  },
+  {
+    name: 'ES modules, import \'rust-net/register\' then import http from \'node:http\'',
+    file: 'import-first.mjs',
+    source: (on) => esmBody(on ? "import 'rust-net/register';" : ''),
+    args: (file) => [file],
+  },
+  {
+    name: 'ES modules, await import(\'rust-net/register\') after the servers were made',
+    file: 'import-late.mjs',
+    source: (on) => esmBody('', on ? "await import('rust-net/register');" : ''),
+    args: (file) => [file],
+  },
+];
+
+function runProgram(args) {
+  const r = spawnSync(process.execPath, args, { cwd: tmp, encoding: 'utf8', timeout: 30000 });
+  assert.strictEqual(r.status, 0, `node ${args.join(' ')} failed (${r.signal || r.status}):\n${r.stdout}\n${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
+  return { result: JSON.parse(lines[lines.length - 1]), stderr: r.stderr };
+}
+
+for (const form of forms) {
+  test(`every net-based server listens in Rust: ${form.name}`, () => {
+    const runs = {};
+    for (const on of [false, true]) {
+      const file = `${on ? 'on' : 'off'}-${form.file}`;
+      fs.writeFileSync(path.join(tmp, file), form.source(on));
+      runs[on] = runProgram(form.args(file, on));
+    }
+    const plain = runs.false.result;
+    const registered = runs.true.result;
+    assert.deepStrictEqual(registered.map(([name]) => name), plain.map(([name]) => name));
+    assert.ok(plain.length >= 9, `only ${plain.length} servers`);
+    for (const [name, facts] of plain) {
+      assert.deepStrictEqual(facts, {
+        instanceofNetServer: true, inRust: false, isRustServer: false, connected: true,
+      }, `plain Node: ${name}`);
+    }
+    for (const [name, facts] of registered) {
+      assert.deepStrictEqual(facts, {
+        instanceofNetServer: true, inRust: true, isRustServer: true, connected: true,
+      }, `under rust-net/register: ${name}`);
+    }
+    // Nothing to warn about: every server is in Rust.
+    assert.strictEqual(runs.true.stderr, '');
+  });
+}
+
+test('instanceof holds both ways under register, and subclasses keep their own', () => {
+  const { result } = run(['-r', 'http', '-r', 'rust-net/register', '-e', `
+    const net = require('net');
+    const http = require('http');
+    const rustNet = require('rust-net');
+    const NodeServer = Object.getPrototypeOf(rustNet.Server);
+    class Mine extends rustNet.Server {}
+    const plainHttp = http.createServer();
+    console.log(JSON.stringify({
+      rustIsNet: rustNet.createServer() instanceof net.Server,
+      rustIsNodeServer: rustNet.createServer() instanceof NodeServer,
+      netIsRust: net.createServer() instanceof rustNet.Server,
+      earlyHttpIsNet: plainHttp instanceof net.Server,
+      earlyHttpIsHttp: plainHttp instanceof http.Server,
+      notAServer: ({}) instanceof net.Server || null instanceof net.Server,
+      mineIsMine: new Mine() instanceof Mine,
+      otherIsNotMine: net.createServer() instanceof Mine || plainHttp instanceof Mine,
+    }));`]);
+  assert.deepStrictEqual(result, {
+    rustIsNet: true, rustIsNodeServer: true, netIsRust: true, earlyHttpIsNet: true,
+    earlyHttpIsHttp: true, notAServer: false, mineIsMine: true, otherIsNotMine: false,
+  });
+});
+
+test('a child process receives an http server made before register, as on plain Node', () => {
+  // Node's child_process checks `instanceof net.Server` to send a server.
+  const program = (on) => `
+    const http = require('http');
+    const server = http.createServer();
+    ${on ? REGISTER : ''}
+    const { fork } = require('child_process');
+    server.listen(0, '127.0.0.1', () => {
+      const child = fork('-e', ['process.on("message", (m, s) => { process.send(typeof s.listen); process.exit(); })'],
+                         { execArgv: [] });
+      child.send('server', server);
+      child.on('message', (type) => {
+        const inRust = require('rust-net').isRustServer(server);
+        server.close();
+        console.log(JSON.stringify({ type, inRust }));
+      });
+    });`;
+  fs.writeFileSync(path.join(tmp, 'send-off.js'), program(false));
+  fs.writeFileSync(path.join(tmp, 'send-on.js'), program(true));
+  assert.deepStrictEqual(runProgram(['send-off.js']).result, { type: 'function', inRust: false });
+  assert.deepStrictEqual(runProgram(['send-on.js']).result, { type: 'function', inRust: true });
+});
+
+test('a server already listening when register runs stays on node:net, with warning RUST_NET_REGISTER_LATE', () => {
+  const program = (on) => `
+    const http = require('http');
+    const warned = [];
+    process.on('warning', (w) => warned.push([w.code, w.message]));
+    const early = http.createServer((req, res) => res.end('early'));
+    early.listen(0, '127.0.0.1', () => {
+      ${on ? REGISTER : ''}
+      const later = http.createServer((req, res) => res.end('later'));
+      later.listen(0, '127.0.0.1', async () => {
+        const get = (server) => new Promise((resolve) => http.get(
+          { port: server.address().port, host: '127.0.0.1', agent: false },
+          (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b)); }));
+        const bodies = [await get(early), await get(later)];
+        const { isRustServer } = require('rust-net');
+        console.log(JSON.stringify({
+          bodies, inRust: [isRustServer(early), isRustServer(later)], port: early.address().port,
+          warned,
+        }));
+        process.exit(0);
+      });
+    });`;
+  fs.writeFileSync(path.join(tmp, 'already-off.js'), program(false));
+  fs.writeFileSync(path.join(tmp, 'already-on.js'), program(true));
+  const plain = runProgram(['already-off.js']).result;
+  assert.deepStrictEqual(plain.bodies, ['early', 'later']);
+  assert.deepStrictEqual(plain.inRust, [false, false]);
+  assert.deepStrictEqual(plain.warned, []);
+
+  const registered = runProgram(['already-on.js']).result;
+  assert.deepStrictEqual(registered.bodies, ['early', 'later']);
+  assert.deepStrictEqual(registered.inRust, [false, true]);
+  assert.strictEqual(registered.warned.length, 1, JSON.stringify(registered.warned));
+  const [code, message] = registered.warned[0];
+  assert.strictEqual(code, 'RUST_NET_REGISTER_LATE');
+  assert.match(message, new RegExp(`already listening through node:net \\(Server on 127\\.0\\.0\\.1 port ${registered.port}\\)`));
+  assert.match(message, /node -r rust-net\/register/);
+});
+
+test('a handle rust-net cannot take over listens the node:net way, with warning RUST_NET_NOT_IN_RUST', () => {
+  // listen({ handle }) with a TCP wrap that has no socket yet: libuv makes
+  // one and listens on it; rust-net has nothing to duplicate.
+  const program = `
+    const warned = [];
+    process.on('warning', (w) => warned.push(w.code));
+    const net = require('net');
+    const { TCP, constants } = process.binding('tcp_wrap');
+    const server = net.createServer((socket) => socket.end('hi'));
+    server.listen({ handle: new TCP(constants.SERVER) }, () => {
+      let data = '';
+      net.connect(server.address().port, '127.0.0.1').on('data', (d) => { data += d; }).on('end', () => {
+        setImmediate(() => {
+          console.log(JSON.stringify({ data, inRust: require('rust-net').isRustServer(server), warned }));
+          process.exit(0);
+        });
+      });
+    });`;
+  assert.deepStrictEqual(run(['-e', program]).result, { data: 'hi', inRust: false, warned: [] });
+  assert.deepStrictEqual(run(['-r', 'rust-net/register', '-e', program]).result,
+                         { data: 'hi', inRust: false, warned: ['RUST_NET_NOT_IN_RUST'] });
+});
+
+test('register twice (and through another path) installs once', () => {
+  const { result } = run(['-r', 'rust-net/register', '-e', `
+    const rustNet = require('rust-net');
+    const NodeServer = Object.getPrototypeOf(rustNet.Server);
+    const first = NodeServer.prototype._listen2;
+    require(${JSON.stringify(registerPath)});
+    require('rust-net/register');
+    const server = require('http').createServer();
+    server.listen(0, '127.0.0.1', () => {
+      console.log(JSON.stringify({
+        same: NodeServer.prototype._listen2 === first,
+        inRust: rustNet.isRustServer(server),
+      }));
+      server.close();
+    });`]);
+  assert.deepStrictEqual(result, { same: true, inRust: true });
 });

@@ -14,19 +14,25 @@ function load() {
     `rust-net-${triple}`,
   ];
   const failures = [];
+  let reason = `no native binary for ${triple}`;
   for (const candidate of candidates) {
     try {
       return require(candidate);
     } catch (err) {
-      failures.push(`  ${candidate}: ${err.message.split('\n')[0]}`);
+      const first = err.message.split('\n')[0];
+      failures.push(`  ${candidate}: ${first}`);
+      // A binary that is there but does not load says more than a missing one.
+      if (err.code !== 'MODULE_NOT_FOUND') reason = `${path.basename(candidate)} did not load: ${first}`;
     }
   }
   const err = new Error(
     `rust-net: no native binary could be loaded for ${triple} (Node ${process.version}, ${process.platform}-${process.arch}).\n` +
     `Tried:\n${failures.join('\n')}\n` +
-    'Build it from source with a Rust toolchain (https://rustup.rs) installed: ' +
-    'run `npm rebuild rust-net` (or `npm install` in a checkout).');
+    'To build it from source, install a Rust toolchain (https://rustup.rs: cargo and a C linker), ' +
+    'then run `npm rebuild rust-net --foreground-scripts` in your project ' +
+    '(`npm install` in a rust-net checkout).');
   err.code = 'ERR_RUST_NET_NATIVE_MISSING';
+  err.reason = reason;
   throw err;
 }
 

@@ -24,7 +24,16 @@ const {
 const { acceptPlacement, applyServerOptions } = require('./options');
 
 const NodeServer = net.Server;
-const nodeSetupListenHandle = NodeServer.prototype._listen2;
+// Node's own setupListenHandle. rust-net/register installs rust-net's in its
+// place on Node's prototype, and records Node's under this global symbol so
+// that a second copy of rust-net in the process (two versions in
+// node_modules) still reaches Node's, not the first copy's.
+const kNodeListen2 = Symbol.for('rust-net.node-listen2');
+const nodeSetupListenHandle = NodeServer.prototype._listen2[kNodeListen2] ??
+  NodeServer.prototype._listen2;
+
+// The listening wraps whose socket is rust-net's (see isRustServer).
+const rustHandles = new WeakSet();
 
 function Server(options, connectionListener) {
   // Classes built on node:net's Server before rust-net was registered (an
@@ -44,7 +53,11 @@ Object.setPrototypeOf(Server, NodeServer);
 // handle (a cluster round-robin handle) is used as Node would use it.
 function setupListenHandle(address, port, addressType, backlog, fd, flags) {
   if (this._handle) {
-    takeOverHandle(this._handle);
+    const handle = this._handle;
+    const { listen } = handle;
+    takeOverHandle(handle);
+    // takeOverHandle redirects listen() to Rust when it takes the socket.
+    if (handle.listen !== listen) rustHandles.add(handle);
   } else {
     let rval = null;
 
@@ -62,16 +75,29 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     }
 
     if (rval === null) rval = createServerHandle(address, port, addressType, fd, flags);
-    this._handle = typeof rval === 'number' ? new BindErrorHandle(rval) : rval;
+    if (typeof rval === 'number') {
+      this._handle = new BindErrorHandle(rval);
+    } else {
+      rustHandles.add(rval);
+      this._handle = rval;
+    }
   }
   setPlacement(this._handle, acceptPlacement(this));
   return Reflect.apply(nodeSetupListenHandle, this,
                        [address, port, addressType, backlog, fd, flags]);
 }
 Server.prototype._listen2 = setupListenHandle;
+setupListenHandle[kNodeListen2] = nodeSetupListenHandle;
 
 function createServer(options, connectionListener) {
   return new Server(options, connectionListener);
 }
 
-module.exports = { Server, createServer };
+// True while `server` listens on a socket that rust-net's accept loop owns:
+// from the first listen() that reaches the handle set-up until close().
+function isRustServer(server) {
+  const handle = server?._handle;
+  return handle != null && rustHandles.has(handle);
+}
+
+module.exports = { Server, createServer, isRustServer, setupListenHandle };

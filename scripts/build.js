@@ -3,13 +3,22 @@
 // `npm install` hook: builds the native addon from source (release profile).
 //
 // - In a checkout (there is a .git), always build: with the napi CLI when the
-//   devDependencies are installed, else with plain cargo.
+//   devDependencies are installed, else with plain cargo. A failed build
+//   fails the install: the tests need the addon.
 // - Installed as a dependency (from the registry or a packed tarball): use the
 //   prebuilt binary for this platform if one loads (the per-platform package
 //   npm installs through optionalDependencies, or a binary built earlier);
-//   otherwise build with cargo, which needs a Rust toolchain.
+//   otherwise build with cargo, which needs a Rust toolchain. When there is
+//   no toolchain or the build fails, the install still succeeds without the
+//   binary: rust-net then serves through node:net and says so at run time
+//   (warning RUST_NET_NATIVE_MISSING), and `npm rebuild rust-net` builds it
+//   later. (Failing the install would be worse: npm removes the package
+//   again, so there would be nothing left to rebuild.) With
+//   RUST_NET_REQUIRE_NATIVE=1 in the environment the install fails instead.
 //
 // RUST_NET_SKIP_BUILD=1 skips the build; CARGO_TARGET_DIR is honoured.
+// npm shows this script's output only with --foreground-scripts (or when it
+// fails); it says what it is doing at each step.
 
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -28,25 +37,65 @@ function hasPrebuilt() {
   }
 }
 
-function fail(message) {
-  console.error(`rust-net: ${message}`);
-  process.exit(1);
+const requireNative = (() => {
+  const value = process.env.RUST_NET_REQUIRE_NATIVE;
+  return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
+})();
+
+function log(message) {
+  console.log(`rust-net: ${message}`);
+}
+
+// A build that cannot happen. In a checkout, or with RUST_NET_REQUIRE_NATIVE,
+// the install fails; installed as a dependency, it goes on without the
+// binary (see the top of this file).
+class BuildError extends Error {}
+
+function giveUp(reason) {
+  const { platformTriple } = require('../lib/triple');
+  const lines = [`could not build the native listener for ${platformTriple()}: ${reason}`];
+  if (isCheckout) {
+    lines.push('Install a Rust toolchain (https://rustup.rs: cargo and a C linker), then run `npm install` again.');
+    console.error(lines.map((line) => `rust-net: ${line}`).join('\n'));
+    process.exit(1);
+  }
+  const fix = 'install a Rust toolchain (https://rustup.rs: cargo and a C linker), then run ' +
+    '`npm rebuild rust-net --foreground-scripts` in this project.';
+  if (requireNative) {
+    lines.push('RUST_NET_REQUIRE_NATIVE is set, so the install fails.', `To build it: ${fix}`);
+    console.error(lines.map((line) => `rust-net: ${line}`).join('\n'));
+    process.exit(1);
+  }
+  lines.push(
+    'rust-net is installed WITHOUT its native listener: its servers run on node:net, and',
+    'loading it warns RUST_NET_NATIVE_MISSING (RUST_NET_REQUIRE_NATIVE=1 makes that an error).',
+    `To build it: ${fix}`);
+  console.error(lines.map((line) => `rust-net: ${line}`).join('\n'));
+  process.exit(0);
 }
 
 function run(cmd, args, options = {}) {
-  console.log(`rust-net: ${cmd} ${args.join(' ')}`);
+  log(`running ${cmd} ${args.join(' ')}`);
   const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...options });
   if (result.error) {
     if (result.error.code === 'ENOENT') {
-      fail(`could not run ${cmd}: building rust-net from source needs a Rust toolchain ` +
-           '(https://rustup.rs); install it and run `npm rebuild rust-net`.');
+      throw new BuildError(`${cmd} was not found on PATH (building from source needs a Rust toolchain)`);
     }
-    fail(`could not run ${cmd}: ${result.error.message}`);
+    throw new BuildError(`could not run ${cmd}: ${result.error.message}`);
   }
   if (result.status !== 0) {
-    fail(`${cmd} failed (${result.signal || `exit code ${result.status}`})`);
+    throw new BuildError(`${cmd} failed (${result.signal || `exit code ${result.status}`}); its output is above`);
   }
   return result;
+}
+
+// Fails early, with the message that matters, when there is no cargo.
+function checkCargo() {
+  const result = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
+  if (result.error?.code === 'ENOENT') {
+    throw new BuildError('cargo was not found on PATH (building from source needs a Rust toolchain)');
+  }
+  if (result.status === 0) log(`using ${result.stdout.trim()}`);
 }
 
 // npm unpacks every file with the same old timestamp (1985), so cargo's
@@ -88,23 +137,24 @@ function cargoBuild() {
     if (message.reason !== 'compiler-artifact' || !message.target?.kind?.includes('cdylib')) continue;
     built = message.filenames.find((file) => /\.(so|dylib|dll)$/.test(file)) ?? built;
   }
-  if (!built) fail('cargo did not report the built library');
+  if (!built) throw new BuildError('cargo did not report the built library');
 
   const { platformTriple } = require('../lib/triple');
   const dest = path.join(root, `rust-net.${platformTriple()}.node`);
   // Replace rather than overwrite: a process may have the old file mapped.
   fs.rmSync(dest, { force: true });
   fs.copyFileSync(built, dest);
-  console.log(`rust-net: built ${path.basename(dest)}`);
+  log(`built ${path.basename(dest)}`);
 
   if (dropTargetDir) fs.rmSync(path.join(root, 'target'), { recursive: true, force: true });
 }
 
-if (process.env.RUST_NET_SKIP_BUILD) {
-  console.log('rust-net: RUST_NET_SKIP_BUILD is set, not building');
-} else if (!isCheckout && hasPrebuilt()) {
-  console.log('rust-net: using the prebuilt binary for this platform');
-} else {
+function build() {
+  const { platformTriple } = require('../lib/triple');
+  const started = Date.now();
+  log(`building the native listener for ${platformTriple()} from source (cargo, release profile; ` +
+      'the first build compiles about 40 crates and takes 1-2 minutes)');
+  checkCargo();
   const napiCli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');
   if (fs.existsSync(napiCli)) {
     run(process.execPath, [napiCli, 'build', '--platform', '--release', '--no-js',
@@ -113,5 +163,19 @@ if (process.env.RUST_NET_SKIP_BUILD) {
     // Installed as a dependency: devDependencies (the napi CLI) are absent,
     // so build with cargo and put the library where lib/native.js looks.
     cargoBuild();
+  }
+  log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+if (process.env.RUST_NET_SKIP_BUILD) {
+  log('RUST_NET_SKIP_BUILD is set, not building');
+} else if (!isCheckout && hasPrebuilt()) {
+  log('using the prebuilt binary for this platform');
+} else {
+  try {
+    build();
+  } catch (err) {
+    if (!(err instanceof BuildError)) throw err;
+    giveUp(err.message);
   }
 }
