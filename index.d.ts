@@ -12,6 +12,88 @@ import type * as net from 'net';
 
 export * from 'net';
 
+/** Where a server accepts connections (README: "Accept placement"). */
+export type AcceptPlacement = 'auto' | 'runtime' | 'event-loop';
+
+/** `proxyProtocol`: read a PROXY protocol v1/v2 header from trusted peers. */
+export interface ProxyProtocolOptions {
+  /** The peers allowed to send a header: addresses and CIDR ranges, or a BlockList. */
+  trusted: string | readonly string[] | net.BlockList;
+  /** A peer that is not trusted: served as a direct client (default) or closed. */
+  untrusted?: 'pass' | 'reject';
+  /** A trusted peer that sends no header: closed (default) or served as a direct client. */
+  missingHeader?: 'reject' | 'pass';
+  /** Milliseconds a trusted peer has to send its whole header (default 5000). */
+  timeout?: number;
+  /** The largest header accepted, in bytes (default 4096, 232 to 65551). */
+  maxHeaderLength?: number;
+}
+
+/** createServer() options: node:net's, and rust-net's own. */
+export interface ServerOpts extends net.ServerOpts {
+  acceptPlacement?: AcceptPlacement;
+  proxyProtocol?: ProxyProtocolOptions;
+  /** Node 22.13's option, on every supported Node. */
+  blockList?: net.BlockList;
+}
+
+declare module 'net' {
+  interface ListenOptions {
+    /** rust-net: read a PROXY protocol header (also through http/https/express under register). */
+    proxyProtocol?: ProxyProtocolOptions;
+    /** Node 22.12's option; rust-net gives it to Node 18 and 20 too. */
+    reusePort?: boolean;
+  }
+}
+
+/** An address as Node reports one. */
+export interface Endpoint {
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6';
+}
+
+/** What a connection's PROXY protocol header said. */
+export interface ProxyHeader {
+  version: 1 | 2;
+  command: 'PROXY' | 'LOCAL';
+  /** The client as the proxy saw it; absent for LOCAL, UNKNOWN, UNSPEC and UNIX headers. */
+  source?: Endpoint;
+  destination?: Endpoint;
+  /** The real peer: the proxy. */
+  proxy?: Endpoint;
+  alpn?: string;
+  authority?: string;
+  uniqueId?: Buffer;
+  netns?: string;
+  ssl?: {
+    clientSsl: boolean;
+    clientCertConn: boolean;
+    clientCertSess: boolean;
+    verified: boolean;
+    version?: string;
+    cn?: string;
+    cipher?: string;
+    sigAlg?: string;
+    keyAlg?: string;
+  };
+  crc32c?: number;
+  awsVpcEndpointId?: string;
+  azurePrivateLinkId?: number;
+  gcpPscConnectionId?: string;
+  tlvs: { type: number; value: Buffer }[];
+}
+
+/** A connection refused in Rust (`'connectionRejected'` event). */
+export interface ConnectionRejection {
+  code: 'ERR_PEER_BLOCKED' | 'ERR_PROXY_HEADER_MISSING' | 'ERR_PROXY_HEADER_INVALID' |
+    'ERR_PROXY_HEADER_TIMEOUT' | 'ERR_PROXY_HEADER_TOO_LARGE' | 'ERR_PROXY_PEER_UNTRUSTED';
+  detail?: string;
+  remoteAddress?: string;
+  remotePort?: number;
+  remoteFamily?: string;
+}
+
 /** A rust-net server: a `net.Server` whose listening socket lives in Rust. */
 export interface Server extends net.Server {}
 
@@ -23,10 +105,10 @@ export interface Server extends net.Server {}
  */
 export interface ServerConstructor extends Omit<typeof net.Server, 'prototype'> {
   new (connectionListener?: (socket: net.Socket) => void): Server;
-  new (options?: net.ServerOpts, connectionListener?: (socket: net.Socket) => void): Server;
+  new (options?: ServerOpts, connectionListener?: (socket: net.Socket) => void): Server;
   /** Like node:net, `Server()` without `new` also constructs a server. */
   (connectionListener?: (socket: net.Socket) => void): Server;
-  (options?: net.ServerOpts, connectionListener?: (socket: net.Socket) => void): Server;
+  (options?: ServerOpts, connectionListener?: (socket: net.Socket) => void): Server;
   readonly prototype: Server;
 }
 
@@ -35,7 +117,7 @@ export declare const Server: ServerConstructor;
 /** Same signature and behaviour as `net.createServer()`. */
 export declare function createServer(connectionListener?: (socket: net.Socket) => void): Server;
 export declare function createServer(
-  options?: net.ServerOpts,
+  options?: ServerOpts,
   connectionListener?: (socket: net.Socket) => void,
 ): Server;
 
@@ -54,3 +136,12 @@ export declare function isRustServer(server: unknown): boolean;
  * RUST_NET_REQUIRE_NATIVE=1 makes that an error.
  */
 export declare const native: boolean;
+
+/** What `socket`'s PROXY protocol header said, or null (no header, or not a proxyProtocol server). */
+export declare function proxyHeader(socket: unknown): ProxyHeader | null;
+
+/**
+ * What admission (blockList, proxyProtocol) counted for `server`: `proxied`,
+ * `direct`, and refusals by code; null when the server has neither option.
+ */
+export declare function admissionStats(server: unknown): Record<string, number> | null;

@@ -9,6 +9,10 @@
 //
 // - `isRustServer(server)`: true while `server` listens on a socket that
 //   rust-net's accept loop owns;
+// - `proxyHeader(socket)`: what the PROXY protocol header of a connection
+//   said (servers with `proxyProtocol`), or null;
+// - `admissionStats(server)`: the connections admission counted, by what it
+//   did with them (proxied, refused by reason), or null;
 // - `native`: true when the native listener loaded. When it did not (no
 //   binary for this platform, an install without scripts), rust-net serves
 //   through node:net, says so once (warning RUST_NET_NATIVE_MISSING), and
@@ -50,6 +54,8 @@ for (const key of Reflect.ownKeys(net)) {
 rustNet.Server = impl.Server;
 rustNet.createServer = impl.createServer;
 rustNet.isRustServer = impl.isRustServer;
+rustNet.proxyHeader = impl.proxyHeader;
+rustNet.admissionStats = impl.admissionStats;
 rustNet.native = native;
 
 module.exports = rustNet;

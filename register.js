@@ -99,6 +99,13 @@ function installListen2() {
       value: listen2,
     });
   }
+  // listen()'s own rust-net options (proxyProtocol; reusePort on Nodes
+  // without it) for every server too: http.Server, https.Server and
+  // express's app.listen({ ... }) pass them through to net's listen().
+  const { listen } = require('./lib/server');
+  if (proto.listen !== listen) {
+    Object.defineProperty(proto, 'listen', { ...Object.getOwnPropertyDescriptor(proto, 'listen'), value: listen });
+  }
 }
 
 // Once net.Server is rust-net's Server, `instanceof net.Server` must still

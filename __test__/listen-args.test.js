@@ -212,25 +212,56 @@ test('the backlog argument reaches listen(2) (default 511)', async (t) => {
   }
 });
 
-test('reusePort: two servers share a port exactly when the running Node supports it', async () => {
+test('reusePort: two servers share a port on every Node with rust-net, on Node 22.12+ with node:net', async () => {
   // Node 22.12+ sets SO_REUSEPORT for { reusePort: true }; older Nodes
-  // ignore the option, so the second listen fails with EADDRINUSE.
+  // ignore the option (the second listen fails with EADDRINUSE), and
+  // rust-net gives them Node 22.12's behaviour.
+  const { nodeHasReusePort } = require('../lib/options');
+  const outcomes = {};
   for (const host of ['127.0.0.1', '::1']) {
-    await sameOnBoth(async (impl) => {
+    for (const [name, impl] of [['node:net', require('net')], ['rust-net', require('..')]]) {
       const first = impl.createServer();
       first.listen({ port: 0, host, reusePort: true });
       await once(first, 'listening');
       const { port } = first.address();
       const second = impl.createServer();
-      const outcome = await new Promise((resolve) => {
+      outcomes[`${name} ${host}`] = await new Promise((resolve) => {
         second.once('error', (e) => resolve(e.code));
         second.listen({ port, host, reusePort: true }, () => resolve('listening'));
       });
       await closeServer(second);
       await closeServer(first);
-      return outcome;
+    }
+    assert.strictEqual(outcomes[`node:net ${host}`], nodeHasReusePort ? 'listening' : 'EADDRINUSE');
+    assert.strictEqual(outcomes[`rust-net ${host}`], 'listening');
+  }
+});
+
+test('reusePort: connections reach both servers sharing the port, and a plain bind still fails', async () => {
+  const rustNet = require('..');
+  const served = [0, 0];
+  const servers = [0, 1].map((n) => rustNet.createServer((c) => { served[n]++; c.end(); }));
+  servers[0].listen({ port: 0, host: '127.0.0.1', reusePort: true });
+  await once(servers[0], 'listening');
+  const { port } = servers[0].address();
+  servers[1].listen({ port, host: '127.0.0.1', reusePort: true });
+  await once(servers[1], 'listening');
+  const plain = rustNet.createServer();
+  const plainOutcome = await new Promise((resolve) => {
+    plain.once('error', (e) => resolve(e.code));
+    plain.listen({ port, host: '127.0.0.1' }, () => resolve('listening'));
+  });
+  await closeServer(plain);
+  for (let i = 0; i < 64; i++) {
+    await new Promise((resolve) => {
+      const c = require('net').connect(port, '127.0.0.1');
+      c.on('close', resolve).on('error', resolve).resume();
     });
   }
+  for (const s of servers) await closeServer(s);
+  assert.strictEqual(plainOutcome, 'EADDRINUSE');
+  assert.strictEqual(served[0] + served[1], 64);
+  assert.ok(served[0] > 0 && served[1] > 0, `both served: ${served}`);
 });
 
 test("listen({ fd }) on a descriptor another server of this process listens on fails with EEXIST, as node:net", async () => {

@@ -97,6 +97,7 @@ test('npm pack: the tarball holds only what users need', { timeout: 120000 }, ()
     'Cargo.lock', 'Cargo.toml', 'LICENSE', 'README.md', 'build.rs', 'index.d.ts', 'index.js', 'index.mjs',
     'package.json', 'register.d.ts', 'register.js', 'scripts/build.js',
     ...listed('lib', '.js'), ...listed('src', '.rs'),
+    'crates/admission/Cargo.toml', ...listed('crates/admission/src', '.rs'),
   ].sort();
   assert.deepStrictEqual(files, expected);
 });

@@ -76,8 +76,17 @@ function isRustServer() {
   return false;
 }
 
+// No PROXY header is ever read, and nothing is admitted in Rust.
+function proxyHeader() {
+  return null;
+}
+
+function admissionStats() {
+  return null;
+}
+
 function setMissingReason(reason) {
   missingReason = reason;
 }
 
-module.exports = { Server, createServer, isRustServer, setMissingReason };
+module.exports = { Server, admissionStats, createServer, isRustServer, proxyHeader, setMissingReason };

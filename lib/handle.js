@@ -11,6 +11,7 @@
 // Everything else — getsockname(), fd, fchmod(), async ids, `instanceof`,
 // sending the server to another process over IPC — is Node's own.
 
+const net = require('net');
 const { Listener } = require('./listener');
 const { TCP, TCPConstants, Pipe, PipeConstants } = require('./wraps');
 
@@ -18,6 +19,10 @@ const kListener = Symbol('rust-net.listener');
 const kClosed = Symbol('rust-net.closed');
 const kClaimed = Symbol('rust-net.claimed');
 const kPlacement = Symbol('rust-net.placement');
+const kAdmission = Symbol('rust-net.admission');
+
+// What a PROXY header said, by the client handle it came with.
+const proxyHeaders = new WeakMap();
 
 const UV_EINVAL = -22;
 const UV_EEXIST = -17;
@@ -85,6 +90,14 @@ function onconnectionBatch(handle) {
   const listener = handle[kListener];
   const batch = listener.take();
   const claimed = handle[kClaimed];
+  const admission = handle[kAdmission];
+  let proxied = null;
+  if (admission !== undefined) {
+    if (admission.proxy) proxied = listener.takeProxied();
+    if (admission.report) {
+      for (const rejection of listener.takeRejections()) admission.server.emit('connectionRejected', rejection);
+    }
+  }
   if (batch[0] !== 0) {
     // An accept error: Node emits it as 'error' (which throws without a
     // listener); the connections of this batch still come after it.
@@ -109,6 +122,11 @@ function onconnectionBatch(handle) {
       continue;
     }
     claimed[0] = i;
+    if (proxied !== null && proxied[i - 1]) applyProxyHeader(clientHandle, proxied[i - 1]);
+    if (admission?.checkInJs && blockedInJs(admission.server, clientHandle)) {
+      clientHandle.close();
+      continue;
+    }
     try {
       handle.onconnection(0, clientHandle);
     } catch (ex) {
@@ -118,6 +136,113 @@ function onconnectionBatch(handle) {
       throw ex;
     }
   }
+}
+
+// Makes a client handle report the addresses a PROXY header gave, wherever
+// Node asks for them: net.Socket's remoteAddress/localAddress, http, and
+// TLS sockets (whose wrap forwards getpeername to this handle). LOCAL and
+// UNKNOWN headers leave the real addresses.
+function applyProxyHeader(clientHandle, header) {
+  proxyHeaders.set(clientHandle, header);
+  const { source, destination } = header;
+  if (source) {
+    clientHandle.getpeername = function getpeername(out) {
+      out.address = source.address;
+      out.port = source.port;
+      out.family = source.family;
+      return 0;
+    };
+  }
+  if (destination) {
+    clientHandle.getsockname = function getsockname(out) {
+      out.address = destination.address;
+      out.port = destination.port;
+      out.family = destination.family;
+      return 0;
+    };
+  }
+}
+
+// The PROXY header a socket (net, TLS, or an http request's) came with, or
+// null.
+function proxyHeader(socket) {
+  for (let s = socket, depth = 0; s != null && depth < 4; depth++) {
+    const handle = s._handle;
+    const header = handle && (proxyHeaders.get(handle) ?? proxyHeaders.get(handle._parent));
+    if (header) return header;
+    s = s._parent ?? s._parentWrap ?? s.socket;
+  }
+  return null;
+}
+
+// Node < 22.13 has no blockList check of its own: rust-net's, in Node
+// 22.13's order (a server at maxConnections drops the connection first,
+// which Node's onconnection then does).
+function blockedInJs(server, clientHandle) {
+  const { blockList } = server;
+  if (!blockList || (server.maxConnections != null && server._connections >= server.maxConnections)) return false;
+  const peer = {};
+  clientHandle.getpeername?.(peer);
+  const type = net.isIP(peer.address ?? '');
+  return type !== 0 && blockList.check(peer.address, `ipv${type}`);
+}
+
+// BlockLists rust-net mirrors into Rust, with the listeners that use them.
+const watchedBlockLists = new WeakMap();
+
+// Keeps the Rust copy of `server.blockList`'s rules in step with it: after
+// each change, and off while maxConnections is set (Node checks that first,
+// which only JavaScript can see).
+function watchBlockList(server, listener) {
+  const blockList = server.blockList;
+  const sync = () => listener.setBlockRules(server.maxConnections == null ? blockList.rules : undefined);
+  let users = watchedBlockLists.get(blockList);
+  if (users === undefined) {
+    users = new Set();
+    watchedBlockLists.set(blockList, users);
+    for (const method of ['addAddress', 'addRange', 'addSubnet']) {
+      const original = blockList[method];
+      blockList[method] = function(...args) {
+        const result = Reflect.apply(original, this, args);
+        for (const update of users) update();
+        return result;
+      };
+    }
+  }
+  users.add(sync);
+  let maxConnections = server.maxConnections;
+  Object.defineProperty(server, 'maxConnections', {
+    configurable: true,
+    enumerable: true,
+    get() { return maxConnections; },
+    set(value) {
+      maxConnections = value;
+      sync();
+    },
+  });
+  return () => users.delete(sync);
+}
+
+// Applies `options` (lib/options.js admissionOptions) to a Rust handle
+// before it listens.
+function configureAdmission(handle, server, options, checkInJs) {
+  if (!isRustHandle(handle) || (options === null && !checkInJs)) return;
+  const listener = handle[kListener];
+  if (options !== null) listener.configureAdmission(options);
+  const unwatch = server.blockList && typeof server.blockList.rules !== 'undefined' ?
+    watchBlockList(server, listener) : null;
+  handle[kAdmission] = {
+    server,
+    proxy: options?.proxy != null,
+    report: options?.report === true,
+    checkInJs,
+    unwatch,
+  };
+}
+
+// Connections counted by what admission did with them.
+function admissionCounts(handle) {
+  return isRustHandle(handle) ? handle[kListener].admissionCounts() : null;
 }
 
 // The methods installed on a wrap that Rust listens for. Each keeps the
@@ -135,6 +260,7 @@ function close(callback) {
   if (!this[kClosed]) {
     this[kClosed] = true;
     wrapFds.delete(this.fd);
+    this[kAdmission]?.unwatch?.();
     this[kListener].close();
   }
   return Object.getPrototypeOf(this).close.call(this, callback);
@@ -213,7 +339,7 @@ class BindErrorHandle {
 
 // Mirrors lib/net.js createServerHandle: returns a listening-ready handle, or
 // a libuv error number.
-function createServerHandle(address, port, addressType, fd, flags) {
+function createServerHandle(address, port, addressType, fd, flags, reusePortRequested = false) {
   // Node's createHandle() rejects these before open(), as EINVAL.
   if (typeof fd === 'number' && fd >= 0 && (!Number.isInteger(fd) || fd > 0x7fffffff)) return UV_EINVAL;
   const listener = new Listener();
@@ -226,12 +352,13 @@ function createServerHandle(address, port, addressType, fd, flags) {
     // Node 22.12+ adds UV_TCP_REUSEPORT (`reusePort`); older Nodes never
     // set it, so passing their flags through behaves as each version does.
     const ipv6Only = (flags & TCPConstants.UV_TCP_IPV6ONLY) !== 0;
-    const reusePort = (flags & (TCPConstants.UV_TCP_REUSEPORT ?? 0)) !== 0;
+    // rust-net gives older Nodes `reusePort` too (lib/options.js).
+    const reusePort = reusePortRequested || (flags & (TCPConstants.UV_TCP_REUSEPORT ?? 0)) !== 0;
     if (!address) {
       err = listener.bindTcp(DEFAULT_IPV6_ADDR, port, true, ipv6Only, reusePort);
       if (err) {
         listener.close();
-        return createServerHandle(DEFAULT_IPV4_ADDR, port, 4, undefined, flags);
+        return createServerHandle(DEFAULT_IPV4_ADDR, port, 4, undefined, flags, reusePortRequested);
       }
     } else if (addressType === 6) {
       err = listener.bindTcp(address, port, true, ipv6Only, reusePort);
@@ -259,6 +386,9 @@ function placementOf(handle) {
 
 module.exports = {
   BindErrorHandle,
+  admissionCounts,
+  configureAdmission,
+  proxyHeader,
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
   createServerHandle,

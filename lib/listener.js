@@ -46,6 +46,17 @@ class Listener {
 
   close() { native.listenerClose(this.id); }
 
+  // Admission (blockList, PROXY protocol): see src/admission.
+  configureAdmission(options) { native.listenerConfigureAdmission(this.id, options); }
+
+  setBlockRules(rules) { native.listenerSetBlockRules(this.id, rules); }
+
+  takeProxied() { return native.listenerTakeProxied(this.id); }
+
+  takeRejections() { return native.listenerTakeRejections(this.id); }
+
+  admissionCounts() { return native.listenerAdmissionCounts(this.id); }
+
   static dup(fd) { return native.dup(fd); }
 
   static closeFds(fds) { native.closeFds(fds); }

@@ -4,7 +4,27 @@
 // listen() accept beyond node:net's options, and the environment variables
 // that set their defaults for a whole process.
 
+const net = require('net');
+
 const kAcceptPlacement = Symbol('rust-net.acceptPlacement');
+const kProxyProtocol = Symbol('rust-net.proxyProtocol');
+const kReusePort = Symbol('rust-net.reusePort');
+
+// What the running Node does itself: a Server keeps a valid `blockList`
+// and checks it on each connection (Node 22.13+), and listen() knows
+// `reusePort` (Node 22.12+). Asked of Node, not derived from its version.
+const NodeServer = net.Server;
+const nodeHasBlockList = (() => {
+  try {
+    return new NodeServer({ blockList: new net.BlockList() }).blockList !== undefined;
+  } catch {
+    return false;
+  }
+})();
+const { TCPConstants } = require('./wraps');
+const nodeHasReusePort = TCPConstants.UV_TCP_REUSEPORT !== undefined;
+
+const PROXY_DEFAULTS = { untrusted: 'pass', missingHeader: 'reject', timeout: 5000, maxHeaderLength: 4096 };
 
 const PLACEMENTS = ['auto', 'runtime', 'event-loop'];
 const PLACEMENT_ENV = 'RUST_NET_ACCEPT_PLACEMENT';
@@ -35,15 +55,123 @@ function placementFromEnv() {
   return envPlacement;
 }
 
-// Reads createServer()'s `acceptPlacement` into `server` (throws like Node
-// does for a bad option value).
+// How Node describes a value it received ("type string ('x')", "an
+// instance of Object"), for errors worded as Node's.
+function describeReceived(value) {
+  if (value == null) return ` ${value}`;
+  if (typeof value === 'function') return ` function ${value.name}`;
+  if (typeof value === 'object') {
+    const name = value.constructor?.name;
+    return name ? ` an instance of ${name}` : ' [object]';
+  }
+  let shown = String(value);
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  if (typeof value === 'string') shown = `'${shown}'`;
+  return ` type ${typeof value} (${shown})`;
+}
+
+function invalidArgType(name, expected, value) {
+  const err = new TypeError(`The "${name}" property must be ${expected}. Received${describeReceived(value)}`);
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+function oneOf(name, value, allowed) {
+  if (!allowed.includes(value)) {
+    throw invalidArgValue(name, value, `must be one of: ${allowed.map((p) => `'${p}'`).join(', ')}`);
+  }
+  return value;
+}
+
+// The rules of a `trusted` list: address and CIDR strings, or a BlockList
+// (its rules, in Node's format). Rust parses and checks each one.
+function trustedRules(trusted, name) {
+  if (trusted instanceof net.BlockList) return trusted.rules;
+  const list = typeof trusted === 'string' ? [trusted] : trusted;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string')) {
+    throw invalidArgType(name, 'a net.BlockList, a string or a non-empty array of strings', trusted);
+  }
+  const problem = require('./native').checkRules(list);
+  if (problem) throw invalidArgValue(name, list.join(', '), `must list addresses or CIDR ranges (${problem})`);
+  return [...list];
+}
+
+// `proxyProtocol` of createServer() or listen(), normalised for Rust; null
+// when off. Throws as Node throws for bad option values.
+function normalizeProxyProtocol(value, name) {
+  if (value === undefined || value === null || value === false) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArgType(name, 'an object such as { trusted: [\'10.0.0.0/8\'] }', value);
+  }
+  const timeout = value.timeout ?? PROXY_DEFAULTS.timeout;
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 2 ** 31 - 1) {
+    throw invalidArgValue(`${name}.timeout`, timeout, 'must be an integer number of milliseconds >= 1');
+  }
+  const maxHeaderLength = value.maxHeaderLength ?? PROXY_DEFAULTS.maxHeaderLength;
+  if (!Number.isInteger(maxHeaderLength) || maxHeaderLength < 232 || maxHeaderLength > 65551) {
+    throw invalidArgValue(`${name}.maxHeaderLength`, maxHeaderLength, 'must be an integer from 232 to 65551');
+  }
+  return {
+    trusted: trustedRules(value.trusted, `${name}.trusted`),
+    untrusted: oneOf(`${name}.untrusted`, value.untrusted ?? PROXY_DEFAULTS.untrusted, ['pass', 'reject']),
+    missingHeader: oneOf(`${name}.missingHeader`, value.missingHeader ?? PROXY_DEFAULTS.missingHeader,
+                         ['reject', 'pass']),
+    timeoutMs: timeout,
+    maxHeaderLength,
+  };
+}
+
+// Reads createServer()'s rust-net options into `server` (throws like Node
+// does for a bad option value): acceptPlacement, proxyProtocol, and
+// blockList where the running Node does not know it.
 function applyServerOptions(server, options) {
   const placement = options?.acceptPlacement;
-  if (placement !== undefined && !PLACEMENTS.includes(placement)) {
-    throw invalidArgValue('options.acceptPlacement', placement,
-                          `must be one of: ${PLACEMENTS.map((p) => `'${p}'`).join(', ')}`);
+  if (placement !== undefined) {
+    server[kAcceptPlacement] = oneOf('options.acceptPlacement', placement, PLACEMENTS);
   }
-  if (placement !== undefined) server[kAcceptPlacement] = placement;
+  const proxy = normalizeProxyProtocol(options.proxyProtocol, 'options.proxyProtocol');
+  if (proxy) server[kProxyProtocol] = proxy;
+  if (!nodeHasBlockList && options.blockList) {
+    // Node 22.13's check and message, and its public property.
+    if (!(options.blockList instanceof net.BlockList)) {
+      throw invalidArgType('options.blockList', 'an net.BlockList', options.blockList);
+    }
+    server.blockList = options.blockList;
+  }
+}
+
+// Reads listen()'s rust-net options (proxyProtocol; reusePort where the
+// running Node does not know it) into `server`.
+function applyListenOptions(server, options) {
+  if (options === null || typeof options !== 'object') return;
+  const proxy = normalizeProxyProtocol(options.proxyProtocol, 'options.proxyProtocol');
+  if (proxy) server[kProxyProtocol] = proxy;
+  if (!nodeHasReusePort) {
+    server[kReusePort] = options.reusePort === true;
+    // As Node 22.12: a reusePort server binds in a cluster worker itself.
+    if (options.reusePort === true) options.exclusive = true;
+  }
+}
+
+// What admission the server's listening socket needs, for Rust; null when
+// none. `blockRules` is left out while maxConnections is set: Node checks
+// maxConnections before the blockList (a blocked peer over the limit is a
+// 'drop'), which only JavaScript can see.
+function admissionOptions(server) {
+  const proxy = server[kProxyProtocol] ?? null;
+  const blockList = server.blockList instanceof net.BlockList ? server.blockList : null;
+  if (!proxy && !blockList) return null;
+  // Absent members are undefined, not null: Rust reads them as options.
+  return {
+    blockRules: blockList && server.maxConnections == null ? blockList.rules : undefined,
+    proxy: proxy ?? undefined,
+    report: server.listenerCount('connectionRejected') > 0,
+  };
+}
+
+// Whether listen() asked for SO_REUSEPORT on a Node that cannot say so.
+function reusePortRequested(server) {
+  return server?.[kReusePort] === true;
 }
 
 // Where `server` accepts: its own option, else the environment's, else auto.
@@ -52,4 +180,13 @@ function acceptPlacement(server) {
   return own !== undefined && own !== 'auto' ? own : placementFromEnv();
 }
 
-module.exports = { PLACEMENTS, acceptPlacement, applyServerOptions };
+module.exports = {
+  PLACEMENTS,
+  acceptPlacement,
+  admissionOptions,
+  applyListenOptions,
+  applyServerOptions,
+  nodeHasBlockList,
+  nodeHasReusePort,
+  reusePortRequested,
+};

@@ -17,11 +17,21 @@ const {
   BindErrorHandle,
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
+  admissionCounts,
+  configureAdmission,
   createServerHandle,
+  proxyHeader,
   setPlacement,
   takeOverHandle,
 } = require('./handle');
-const { acceptPlacement, applyServerOptions } = require('./options');
+const {
+  acceptPlacement,
+  admissionOptions,
+  applyListenOptions,
+  applyServerOptions,
+  nodeHasBlockList,
+  reusePortRequested,
+} = require('./options');
 
 const NodeServer = net.Server;
 // Node's own setupListenHandle. rust-net/register installs rust-net's in its
@@ -63,7 +73,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
 
     // No address: try the unspecified IPv6 address, to see if IPv6 is there.
     if (!address && typeof fd !== 'number') {
-      rval = createServerHandle(DEFAULT_IPV6_ADDR, port, 6, fd, flags);
+      rval = createServerHandle(DEFAULT_IPV6_ADDR, port, 6, fd, flags, reusePortRequested(this));
       if (typeof rval === 'number') {
         rval = null;
         address = DEFAULT_IPV4_ADDR;
@@ -74,7 +84,9 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
       }
     }
 
-    if (rval === null) rval = createServerHandle(address, port, addressType, fd, flags);
+    if (rval === null) {
+      rval = createServerHandle(address, port, addressType, fd, flags, reusePortRequested(this));
+    }
     if (typeof rval === 'number') {
       this._handle = new BindErrorHandle(rval);
     } else {
@@ -83,10 +95,22 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     }
   }
   setPlacement(this._handle, acceptPlacement(this));
+  configureAdmission(this._handle, this, admissionOptions(this), !nodeHasBlockList && !!this.blockList);
   return Reflect.apply(nodeSetupListenHandle, this,
                        [address, port, addressType, backlog, fd, flags]);
 }
 Server.prototype._listen2 = setupListenHandle;
+
+// listen() with rust-net's own listen options (proxyProtocol; reusePort on
+// Nodes without it) read first; everything else is Node's listen().
+const nodeListen = NodeServer.prototype.listen;
+function listen(...args) {
+  if (args[0] !== null && typeof args[0] === 'object' && !('_handle' in args[0]) && !('fd' in args[0] && !('port' in args[0]))) {
+    applyListenOptions(this, args[0]);
+  }
+  return Reflect.apply(nodeListen, this, args);
+}
+Server.prototype.listen = listen;
 setupListenHandle[kNodeListen2] = nodeSetupListenHandle;
 
 function createServer(options, connectionListener) {
@@ -100,4 +124,17 @@ function isRustServer(server) {
   return handle != null && rustHandles.has(handle);
 }
 
-module.exports = { Server, createServer, isRustServer, setupListenHandle };
+// What admission counted for `server` (see src/admission), or null.
+function admissionStats(server) {
+  return admissionCounts(server?._handle) ?? null;
+}
+
+module.exports = {
+  Server,
+  admissionStats,
+  createServer,
+  isRustServer,
+  listen,
+  proxyHeader,
+  setupListenHandle,
+};

@@ -29,14 +29,16 @@
 //! just reused. With the event-loop placement only the JavaScript thread
 //! takes it, so it is never contended.
 
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 
+use crate::admission::{Admission, Proxied};
 use crate::errno::uv_code;
 use crate::socket;
 
@@ -135,6 +137,11 @@ pub struct State {
     /// How many undelivered descriptors may pile up before accepting pauses;
     /// beyond it, connections wait in the kernel backlog as they do in Node.
     pub limit: usize,
+    /// What the PROXY header said, for the descriptors in `ready` that had
+    /// one (keyed by descriptor: Rust owns them, so the numbers are unique).
+    proxied: HashMap<RawFd, Box<Proxied>>,
+    /// The same for `in_flight`, in batch order.
+    in_flight_proxied: Vec<Option<Box<Proxied>>>,
 }
 
 /// The state one listening server shares between JavaScript and whatever
@@ -145,6 +152,8 @@ pub struct Acceptor {
     /// element of a JavaScript Int32Array, which the listener keeps alive
     /// until it closes; null before listen() and after shutdown().
     claimed: AtomicPtr<i32>,
+    /// The blockList and PROXY protocol settings, when the server has any.
+    pub admission: Option<Arc<Admission>>,
 }
 
 impl Acceptor {
@@ -160,9 +169,50 @@ impl Acceptor {
                 counted_out: false,
                 waker: None,
                 limit: usize::try_from(backlog).unwrap_or(0).max(64),
+                proxied: HashMap::new(),
+                in_flight_proxied: Vec::new(),
             }),
             claimed: AtomicPtr::new(std::ptr::null_mut()),
+            admission: None,
         }
+    }
+
+    /// The same acceptor, deciding admission with `admission`.
+    pub fn admitting(mut self, admission: Option<Arc<Admission>>) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// Queues a connection whose PROXY header was read (on the runtime)
+    /// with what it said. Returns whether JavaScript must be woken for it.
+    pub fn deliver(&self, conn: OwnedFd, proxied: Option<Box<Proxied>>) -> bool {
+        let mut state = self.lock();
+        if state.listener.is_none() {
+            // Closed meanwhile: the connection goes with the server.
+            return false;
+        }
+        if let Some(proxied) = proxied {
+            state.proxied.insert(conn.as_raw_fd(), proxied);
+        }
+        state.ready.push(conn);
+        !std::mem::replace(&mut state.notified, true)
+    }
+
+    /// Marks a wake-up as due (a refusal to report); returns whether one
+    /// must be sent now.
+    pub fn wake_due(&self) -> bool {
+        let mut state = self.lock();
+        state.listener.is_some() && !std::mem::replace(&mut state.notified, true)
+    }
+
+    /// What the PROXY header said for each descriptor of the batch `take()`
+    /// returned last (None where there was no header), in batch order,
+    /// converted by `f`. The entries stay until their descriptor is claimed
+    /// or closed, so a batch cut short (a throwing listener) is delivered
+    /// with them next time.
+    pub fn proxied_of_batch<R>(&self, f: impl Fn(&Proxied) -> R) -> Vec<Option<R>> {
+        let state = self.lock();
+        state.in_flight_proxied.iter().map(|p| p.as_deref().map(&f)).collect()
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
@@ -202,8 +252,15 @@ impl Acceptor {
         let claimed = usize::try_from(self.take_claimed()).unwrap_or(0);
         let claimed = claimed.min(state.in_flight.len());
         for fd in state.in_flight.drain(..claimed).flatten() {
-            // Owned by a Node handle now, which will close it.
+            // Owned by a Node handle now, which will close it (and may
+            // reuse its number at once: its header info goes too).
             let _ = fd.into_raw_fd();
+        }
+        let rest_proxied: Vec<Option<Box<Proxied>>> = state.in_flight_proxied.drain(..).skip(claimed).collect();
+        for (fd, proxied) in state.in_flight.iter().zip(rest_proxied) {
+            if let (Some(fd), Some(proxied)) = (fd, proxied) {
+                state.proxied.insert(fd.as_raw_fd(), proxied);
+            }
         }
         let rest: Vec<OwnedFd> = state.in_flight.drain(..).flatten().collect();
         if !rest.is_empty() {
@@ -223,6 +280,10 @@ impl Acceptor {
         batch.push(std::mem::take(&mut state.error));
         let ready = std::mem::take(&mut state.ready);
         batch.extend(ready.iter().map(AsRawFd::as_raw_fd));
+        if !state.proxied.is_empty() {
+            let State { proxied, in_flight_proxied, .. } = &mut *state;
+            *in_flight_proxied = ready.iter().map(|fd| proxied.remove(&fd.as_raw_fd())).collect();
+        }
         state.in_flight = ready.into_iter().map(Some).collect();
         if state.throttled {
             state.throttled = false;
@@ -236,7 +297,12 @@ impl Acceptor {
     /// Closes the in-flight descriptor at `index` (JavaScript could not wrap
     /// it); JavaScript then claims it like the others.
     pub fn release(&self, index: usize) {
-        let closed = self.lock().in_flight.get_mut(index).and_then(Option::take);
+        let mut state = self.lock();
+        let closed = state.in_flight.get_mut(index).and_then(Option::take);
+        if let Some(proxied) = state.in_flight_proxied.get_mut(index) {
+            *proxied = None;
+        }
+        drop(state);
         drop(closed);
     }
 
@@ -256,6 +322,8 @@ impl Acceptor {
             self.reconcile(&mut state);
             // The counter's memory may go once this returns.
             self.claimed.store(std::ptr::null_mut(), Ordering::Release);
+            state.proxied.clear();
+            state.in_flight_proxied.clear();
             (
                 state.listener.take(),
                 std::mem::take(&mut state.ready),

@@ -11,6 +11,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod acceptor;
+mod admission;
 mod errno;
 mod listener;
 mod placement;
@@ -142,6 +143,46 @@ pub fn listener_close(env: Env, id: u32) -> Result<()> {
         Some(mut listener) => listener.close(&env),
         None => Ok(()),
     }
+}
+
+/// Sets listener `id`'s blockList and PROXY protocol settings (before
+/// listen()). Throws on a rule that does not parse.
+#[napi(catch_unwind)]
+pub fn listener_configure_admission(id: u32, options: admission::info::AdmissionOptions) -> Result<()> {
+    with_listener(id, Ok(()), |l| l.configure_admission(&options).map_err(Error::from_reason))
+}
+
+/// Why `rules` (address, CIDR or Node BlockList strings) do not parse, or
+/// null when they all do.
+#[napi(catch_unwind)]
+pub fn check_rules(rules: Vec<String>) -> Option<String> {
+    admission::info::rules(&rules).err()
+}
+
+/// Replaces listener `id`'s blockList rules (Node's `rules` format).
+#[napi(catch_unwind)]
+pub fn listener_set_block_rules(id: u32, rules: Option<Vec<String>>) -> Result<()> {
+    with_listener(id, Ok(()), |l| l.set_block_rules(rules).map_err(Error::from_reason))
+}
+
+/// What the PROXY header said for each descriptor of the batch
+/// `listenerTake()` returned last (null where there was none).
+#[napi(catch_unwind)]
+pub fn listener_take_proxied(id: u32) -> Vec<Option<admission::info::ProxyHeader>> {
+    with_listener(id, Vec::new(), |l| l.take_proxied())
+}
+
+/// Connections refused since the last call, for `'connectionRejected'`.
+#[napi(catch_unwind)]
+pub fn listener_take_rejections(id: u32) -> Vec<admission::info::RejectionInfo> {
+    with_listener(id, Vec::new(), |l| l.take_rejections())
+}
+
+/// Listener `id`'s connections counted by what admission did with them
+/// (`ERR_PEER_BLOCKED`, `ERR_PROXY_HEADER_TIMEOUT`, ..., `proxied`).
+#[napi(catch_unwind)]
+pub fn listener_admission_counts(id: u32) -> std::collections::HashMap<String, u32> {
+    with_listener(id, Default::default(), |l| l.admission_counts())
 }
 
 /// A close-on-exec duplicate of `fd` (the caller owns it), or a libuv errno.

@@ -18,6 +18,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::CleanupEnvHook;
 
 use crate::acceptor::Acceptor;
+use crate::admission::info::{AdmissionOptions, ProxyHeader, RejectionInfo};
+use crate::admission::Admission;
 use crate::placement::event_loop::LoopPoll;
 use crate::placement::{self, runtime_thread, Placement};
 use crate::socket::{self, Bound, Kind};
@@ -66,6 +68,8 @@ pub struct Listener {
     placement: Option<Placement>,
     /// The Int32Array JavaScript claims descriptors in.
     claim: Option<ClaimCounter>,
+    /// blockList and PROXY protocol settings, set before listen().
+    admission: Option<Arc<Admission>>,
     /// The socket file a pipe server created, removed on close as libuv does.
     unlink_on_close: Option<PathBuf>,
 }
@@ -146,6 +150,9 @@ impl Listener {
             return Ok(result.unwrap_or(Err(-libc::EBADF)).err().unwrap_or(0));
         }
         let placement = match Placement::parse(placement.as_deref().unwrap_or("auto")) {
+            // PROXY headers are read on the runtime, never on the event
+            // loop, so such a server accepts there too.
+            Ok(_) if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => Placement::Runtime,
             Ok(choice) => choice.unwrap_or_else(placement::automatic),
             Err(()) => return Ok(errno::UV_EINVAL),
         };
@@ -187,7 +194,7 @@ impl Listener {
             Ok(listening) => listening,
             Err(err) => return Ok(errno::uv_code(&err)),
         };
-        let acceptor = Arc::new(Acceptor::new(listening, backlog));
+        let acceptor = Arc::new(Acceptor::new(listening, backlog).admitting(self.admission.clone()));
 
         let wake: Arc<Wake> = Arc::new(onconnection
             .build_threadsafe_function::<()>()
@@ -203,16 +210,18 @@ impl Listener {
         })?);
 
         let task_wake = Arc::clone(&wake);
-        handle.spawn(runtime_thread::run(Arc::clone(&acceptor), move || {
-            task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
-        }));
+        let notify: runtime_thread::Notify =
+            Arc::new(move || task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok);
+        handle.spawn(runtime_thread::run(Arc::clone(&acceptor), notify));
         self.wake = Some(wake);
         self.acceptor = Some(acceptor);
         Ok(0)
     }
 
     fn listen_on_event_loop(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: &ConnectionCallback) -> i32 {
-        let acceptor = Arc::new(Acceptor::new(placement::event_loop::listening(socket), backlog));
+        let acceptor = Arc::new(
+            Acceptor::new(placement::event_loop::listening(socket), backlog).admitting(self.admission.clone()),
+        );
         // SAFETY: called from JavaScript, so on `env`'s thread, with
         // `onconnection` a live function of that environment.
         match unsafe { LoopPoll::start(env.raw(), onconnection.raw(), Arc::clone(&acceptor)) } {
@@ -305,6 +314,43 @@ impl Listener {
             let _ = std::fs::remove_file(path);
         }
         Ok(())
+    }
+
+    /// Sets the blockList and PROXY protocol settings; before listen().
+    pub fn configure_admission(&mut self, options: &AdmissionOptions) -> std::result::Result<(), String> {
+        if self.acceptor.is_some() {
+            return Err("rust-net: admission settings after listen()".to_string());
+        }
+        self.admission = Some(Arc::new(options.build()?));
+        Ok(())
+    }
+
+    /// Replaces the blockList's rules (the JavaScript BlockList changed).
+    pub fn set_block_rules(&self, rules: Option<Vec<String>>) -> std::result::Result<(), String> {
+        let Some(admission) = &self.admission else {
+            return Ok(());
+        };
+        let rules = rules.as_deref().map(crate::admission::info::rules).transpose()?;
+        admission.set_blocked(rules);
+        Ok(())
+    }
+
+    /// What the PROXY header said for each descriptor of the last batch.
+    pub fn take_proxied(&self) -> Vec<Option<ProxyHeader>> {
+        match &self.acceptor {
+            Some(acceptor) => acceptor.proxied_of_batch(|p| ProxyHeader::from(p)),
+            None => Vec::new(),
+        }
+    }
+
+    /// Refusals not yet reported to JavaScript.
+    pub fn take_rejections(&self) -> Vec<RejectionInfo> {
+        self.admission.as_ref().map_or_else(Vec::new, |a| a.take_reports().into_iter().map(RejectionInfo::from).collect())
+    }
+
+    /// Connections counted by what admission did with them.
+    pub fn admission_counts(&self) -> std::collections::HashMap<String, u32> {
+        self.admission.as_ref().map(|a| a.counts()).unwrap_or_default()
     }
 }
 

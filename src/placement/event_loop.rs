@@ -29,6 +29,7 @@ use napi::sys;
 use socket2::Socket;
 
 use crate::acceptor::{accept_one, maybe_injected_panic, Accepted, Acceptor, Listening, ACCEPT_BATCH};
+use crate::admission::Next;
 use crate::placement::runtime_thread::{EMFILE_BACKOFF, UV_EIO};
 use crate::socket;
 
@@ -302,12 +303,23 @@ fn accept_round(acceptor: &Acceptor) -> Round {
     let counted = socket::pending_connections(fd).filter(|&n| n > 0);
     let want = counted.unwrap_or(ACCEPT_BATCH).min(ACCEPT_BATCH);
     let mut backoff = false;
+    let mut reports = false;
     let mut accepted = 0;
     while accepted < want && state.ready.len() < state.limit {
         match accept_one(fd) {
             Accepted::Conn(conn) => {
-                state.ready.push(conn);
                 accepted += 1;
+                match &acceptor.admission {
+                    None => state.ready.push(conn),
+                    Some(admission) => match admission.on_accept(conn) {
+                        Next::Deliver(conn) => state.ready.push(conn),
+                        Next::Refused => reports |= admission.report,
+                        // Servers that read PROXY headers accept on the
+                        // runtime (Listener::listen); never deliver a
+                        // connection whose header was not read.
+                        Next::ReadHeader(conn, _) => drop(conn),
+                    },
+                }
             }
             Accepted::Skipped => {}
             Accepted::WouldBlock | Accepted::Shed => break,
@@ -324,7 +336,7 @@ fn accept_round(acceptor: &Acceptor) -> Round {
     if state.ready.len() >= state.limit {
         state.throttled = true;
     }
-    Round { deliver: !state.ready.is_empty() || state.error != 0, backoff }
+    Round { deliver: !state.ready.is_empty() || state.error != 0 || reports, backoff }
 }
 
 unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_int) {

@@ -23,6 +23,8 @@ use tokio::io::Interest;
 use tokio::runtime::Handle;
 
 use crate::acceptor::{accept_one, maybe_injected_panic, Accepted, Acceptor, Listening, ACCEPT_BATCH};
+use crate::admission::header::{self, Outcome};
+use crate::admission::{Admission, Next};
 use crate::socket;
 
 /// Wake JavaScript before accepting only when at most this many connections
@@ -38,6 +40,10 @@ pub const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
 
 /// libuv's `UV_EIO`, reported (as an accept error) after an internal failure.
 pub const UV_EIO: i32 = -libc::EIO;
+
+/// Wakes JavaScript; false once it never can again (its environment is
+/// gone). Shared with the tasks that read PROXY headers.
+pub type Notify = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// What one accept round produced, for the task that runs it.
 enum Step {
@@ -66,7 +72,11 @@ pub fn register(listener: Socket, handle: &Handle) -> io::Result<Listening> {
 
 /// One round of accepting: accepts until the socket would block, the batch
 /// is full or the queue is at its limit.
-fn poll_accept(acceptor: &Acceptor, cx: &mut Context<'_>, notify: &dyn Fn() -> bool) -> Poll<Step> {
+fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) -> Poll<Step> {
+    // A server that reads PROXY headers delivers after the header, not
+    // after the accept: an early wake-up would find nothing to take.
+    let early_wake = acceptor.admission.as_ref().is_none_or(|a| a.proxy.is_none());
+    let mut reports = false;
     let mut guard = acceptor.lock();
     maybe_injected_panic();
     let state = &mut *guard;
@@ -103,7 +113,7 @@ fn poll_accept(acceptor: &Acceptor, cx: &mut Context<'_>, notify: &dyn Fn() -> b
                 }
                 Some(n) if n > 0 => {
                     waiting = n;
-                    if !state.notified && n <= EARLY_WAKE_MAX {
+                    if early_wake && !state.notified && n <= EARLY_WAKE_MAX {
                         // Wake JavaScript before accepting, so its wake-up
                         // (5-8 µs here, bench/RESULTS.md E7) overlaps the
                         // accept4s; its take() waits on this lock until they
@@ -122,7 +132,22 @@ fn poll_accept(acceptor: &Acceptor, cx: &mut Context<'_>, notify: &dyn Fn() -> b
         }
         match accept_one(fd) {
             Accepted::Conn(conn) => {
-                state.ready.push(conn);
+                match &acceptor.admission {
+                    None => state.ready.push(conn),
+                    Some(admission) => match admission.on_accept(conn) {
+                        Next::Deliver(conn) => state.ready.push(conn),
+                        Next::Refused => reports |= admission.report,
+                        Next::ReadHeader(conn, peer) => {
+                            tokio::spawn(admit_after_header(
+                                Arc::clone(acceptor),
+                                Arc::clone(admission),
+                                conn,
+                                peer,
+                                Arc::clone(notify),
+                            ));
+                        }
+                    },
+                }
                 accepted += 1;
                 waiting = waiting.saturating_sub(1);
                 if accepted >= ACCEPT_BATCH {
@@ -146,7 +171,7 @@ fn poll_accept(acceptor: &Acceptor, cx: &mut Context<'_>, notify: &dyn Fn() -> b
             }
         }
     }
-    let has_work = !state.ready.is_empty() || state.error != 0;
+    let has_work = !state.ready.is_empty() || state.error != 0 || reports;
     if has_work && !state.notified {
         state.notified = true;
         return Poll::Ready(Step::Notify);
@@ -165,7 +190,7 @@ fn poll_accept(acceptor: &Acceptor, cx: &mut Context<'_>, notify: &dyn Fn() -> b
 /// The accept task: accept, tell JavaScript, repeat until closed. `notify`
 /// wakes JavaScript and returns false once it never can again (its
 /// environment is gone), which ends the server.
-pub async fn run(acceptor: Arc<Acceptor>, notify: impl Fn() -> bool) {
+pub async fn run(acceptor: Arc<Acceptor>, notify: Notify) {
     loop {
         let step = poll_fn(|cx| {
             // A panic here must not end the task silently (the server would
@@ -202,5 +227,28 @@ pub async fn run(acceptor: Arc<Acceptor>, notify: impl Fn() -> bool) {
                 return;
             }
         }
+    }
+}
+
+/// Reads a trusted peer's PROXY header, then delivers the connection (or
+/// counts and closes it), waking JavaScript if no wake-up is on its way.
+async fn admit_after_header(
+    acceptor: Arc<Acceptor>,
+    admission: Arc<Admission>,
+    conn: std::os::fd::OwnedFd,
+    peer: Option<std::net::SocketAddr>,
+    notify: Notify,
+) {
+    let wake = match header::read(conn, peer, &admission).await {
+        Outcome::Deliver(conn, proxied) => {
+            admission.count(if proxied.is_some() { "proxied" } else { "direct" });
+            acceptor.deliver(conn, proxied)
+        }
+        Outcome::Refused(reason) => admission.refuse(reason, peer) && acceptor.wake_due(),
+    };
+    if wake {
+        // A false return (the environment is gone) is the accept task's to
+        // act on; this connection was queued and goes with the server.
+        let _ = notify();
     }
 }
