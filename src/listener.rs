@@ -23,6 +23,9 @@ use crate::placement::{self, runtime_thread, Placement};
 use crate::socket::{self, Bound, Kind};
 use crate::{errno, reserve, runtime};
 
+mod shared;
+pub use shared::ThreadShareStats;
+
 /// The JavaScript callback of a listening server, called with no arguments
 /// when connections (or an accept error) wait in `take()`.
 pub type ConnectionCallback<'a> = Function<'a, (), Unknown<'static>>;
@@ -68,6 +71,9 @@ pub struct Listener {
     claim: Option<ClaimCounter>,
     /// The socket file a pipe server created, removed on close as libuv does.
     unlink_on_close: Option<PathBuf>,
+    /// Its seat in a group of servers sharing one socket across threads
+    /// (`shareAcrossThreads`), instead of a socket of its own.
+    share: Option<Arc<crate::share::Seat>>,
 }
 
 impl Listener {
@@ -128,6 +134,9 @@ impl Listener {
 
     /// The listening descriptor, or -1 when there is none.
     pub fn fd(&self) -> i32 {
+        if let Some(seat) = &self.share {
+            return seat.fd();
+        }
         if let Some(acceptor) = &self.acceptor {
             return acceptor.with_listener(|s| s.as_raw_fd()).unwrap_or(-1);
         }
@@ -139,6 +148,9 @@ impl Listener {
     /// `"runtime"`, `"event-loop"` or `"auto"` (the default: see
     /// [`placement::automatic`]).
     pub fn listen(&mut self, env: &Env, backlog: i32, onconnection: ConnectionCallback, claimed: &Unknown<'_>, placement: Option<String>) -> Result<i32> {
+        if let Some(seat) = self.share.clone() {
+            return self.listen_shared(env, seat, backlog, onconnection, claimed);
+        }
         if let Some(acceptor) = &self.acceptor {
             // Listening already (a handle shared by two servers, as Node
             // allows): only the backlog changes, as with a second uv_listen.
@@ -245,6 +257,9 @@ impl Listener {
         if let Some(poll) = &self.loop_poll {
             poll.resume();
         }
+        if let Some(seat) = &self.share {
+            seat.refill();
+        }
         batch
     }
 
@@ -281,6 +296,11 @@ impl Listener {
     /// Stops listening now: when this returns the port (or path) is free, and
     /// connections accepted but not yet handed to JavaScript are closed.
     pub fn close(&mut self, env: &Env) -> Result<()> {
+        // First, while the claim counter is alive: untaken connections go to
+        // the other members of a shared socket.
+        if let Some(seat) = self.share.take() {
+            seat.release();
+        }
         // The poll handle leaves libuv's epoll before the socket closes.
         if let Some(poll) = self.loop_poll.take() {
             poll.close();
@@ -310,6 +330,9 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
+        if let Some(seat) = self.share.take() {
+            seat.release();
+        }
         if let Some(poll) = self.loop_poll.take() {
             poll.close();
         }
@@ -328,6 +351,8 @@ impl Drop for Listener {
 struct ClaimCounter {
     reference: napi::sys::napi_ref,
     ptr: *mut i32,
+    /// Its length in elements (a shared listener's carries its load too).
+    len: usize,
 }
 
 impl ClaimCounter {
@@ -352,7 +377,7 @@ impl ClaimCounter {
         if napi::sys::napi_create_reference(env.raw(), value, 1, &mut reference) != napi::sys::Status::napi_ok {
             return Err(errno::UV_EINVAL);
         }
-        Ok(ClaimCounter { reference, ptr: data.cast::<i32>() })
+        Ok(ClaimCounter { reference, ptr: data.cast::<i32>(), len: length })
     }
 
     fn delete(self, env: &Env) {

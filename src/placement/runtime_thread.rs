@@ -22,7 +22,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::runtime::Handle;
 
-use crate::acceptor::{accept_one, maybe_injected_panic, Accepted, Acceptor, Listening, ACCEPT_BATCH};
+use crate::acceptor::{accept_one, maybe_injected_panic, push_ready, Accepted, Acceptor, Listening, ACCEPT_BATCH};
 use crate::socket;
 
 /// Wake JavaScript before accepting only when at most this many connections
@@ -122,7 +122,7 @@ fn poll_accept(acceptor: &Acceptor, cx: &mut Context<'_>, notify: &dyn Fn() -> b
         }
         match accept_one(fd) {
             Accepted::Conn(conn) => {
-                state.ready.push(conn);
+                push_ready(&mut state.ready, &mut state.error, state.route.as_ref(), conn);
                 accepted += 1;
                 waiting = waiting.saturating_sub(1);
                 if accepted >= ACCEPT_BATCH {
