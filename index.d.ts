@@ -12,8 +12,38 @@ import type * as net from 'net';
 
 export * from 'net';
 
+/** `createServer()` options: node:net's, and rust-net's own. */
+export interface ServerOpts extends net.ServerOpts {
+  /**
+   * Share the address this server listens on with the servers of other
+   * threads of this process (worker_threads) that listen on it with the
+   * option too; rust-net hands each connection to the one whose event loop
+   * is least busy. Default false: a second bind is `EADDRINUSE`, as in
+   * node:net. See docs/threads.md.
+   */
+  shareAcrossThreads?: boolean | undefined;
+}
+
+/** `listen()` options: node:net's, and rust-net's own. */
+export interface ListenOptions extends net.ListenOptions {
+  /** As `ServerOpts.shareAcrossThreads`, for this `listen()`. */
+  shareAcrossThreads?: boolean | undefined;
+}
+
 /** A rust-net server: a `net.Server` whose listening socket lives in Rust. */
-export interface Server extends net.Server {}
+export interface Server extends net.Server {
+  // net.Server's listen() forms, with rust-net's ListenOptions (an
+  // interface cannot add one overload to those it inherits).
+  listen(port?: number, hostname?: string, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number, hostname?: string, listeningListener?: () => void): this;
+  listen(port?: number, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number, listeningListener?: () => void): this;
+  listen(path: string, backlog?: number, listeningListener?: () => void): this;
+  listen(path: string, listeningListener?: () => void): this;
+  listen(options: ListenOptions, listeningListener?: () => void): this;
+  listen(handle: any, backlog?: number, listeningListener?: () => void): this;
+  listen(handle: any, listeningListener?: () => void): this;
+}
 
 /**
  * The static side of `Server`: constructible like `net.Server`, callable
@@ -23,10 +53,10 @@ export interface Server extends net.Server {}
  */
 export interface ServerConstructor extends Omit<typeof net.Server, 'prototype'> {
   new (connectionListener?: (socket: net.Socket) => void): Server;
-  new (options?: net.ServerOpts, connectionListener?: (socket: net.Socket) => void): Server;
+  new (options?: ServerOpts, connectionListener?: (socket: net.Socket) => void): Server;
   /** Like node:net, `Server()` without `new` also constructs a server. */
   (connectionListener?: (socket: net.Socket) => void): Server;
-  (options?: net.ServerOpts, connectionListener?: (socket: net.Socket) => void): Server;
+  (options?: ServerOpts, connectionListener?: (socket: net.Socket) => void): Server;
   readonly prototype: Server;
 }
 
@@ -35,7 +65,7 @@ export declare const Server: ServerConstructor;
 /** Same signature and behaviour as `net.createServer()`. */
 export declare function createServer(connectionListener?: (socket: net.Socket) => void): Server;
 export declare function createServer(
-  options?: net.ServerOpts,
+  options?: ServerOpts,
   connectionListener?: (socket: net.Socket) => void,
 ): Server;
 
@@ -46,6 +76,44 @@ export declare function createServer(
  * for anything that is not a server.
  */
 export declare function isRustServer(server: unknown): boolean;
+
+/** One server of a group sharing a socket across threads. */
+export interface ThreadShareMember {
+  /** `threadId` of its thread (0: the main thread). */
+  threadId: number;
+  /** True for the server `threadShareStats()` was asked about. */
+  own: boolean;
+  /** Connections handed to it, re-routed ones included. */
+  dispatched: number;
+  /** Of those, how many its event loop has taken. */
+  taken: number;
+  /** Handed to it, not yet taken: how far behind its event loop is. */
+  waiting: number;
+  /** Of `dispatched`, how many came from a member that left. */
+  rerouted: number;
+  /** Its open connections, as its thread last published them. */
+  connections: number;
+  /** The count at which Node drops its connections, or null: no limit. */
+  maxConnections: number | null;
+}
+
+/** How a group of servers sharing a socket across threads shares its connections. */
+export interface ThreadShareStats {
+  /** The servers listening in the group now, in the order they joined. */
+  members: ThreadShareMember[];
+  /** Connections moved to other members from members that left. */
+  rerouted: number;
+  /** Members that have left the group. */
+  departed: number;
+  /** Connections accepted that no member could take yet. */
+  held: number;
+}
+
+/**
+ * The counts of the group `server` listens in with `shareAcrossThreads`;
+ * null for any other server (or before `listen()`, or after `close()`).
+ */
+export declare function threadShareStats(server: unknown): ThreadShareStats | null;
 
 /**
  * True when rust-net's native listener loaded. When it did not (no binary for

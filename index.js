@@ -9,6 +9,9 @@
 //
 // - `isRustServer(server)`: true while `server` listens on a socket that
 //   rust-net's accept loop owns;
+// - `threadShareStats(server)`: how a server listening with
+//   `shareAcrossThreads` shares its connections with the servers of other
+//   threads (null for any other server; docs/threads.md);
 // - `native`: true when the native listener loaded. When it did not (no
 //   binary for this platform, an install without scripts), rust-net serves
 //   through node:net, says so once (warning RUST_NET_NATIVE_MISSING), and
@@ -50,6 +53,7 @@ for (const key of Reflect.ownKeys(net)) {
 rustNet.Server = impl.Server;
 rustNet.createServer = impl.createServer;
 rustNet.isRustServer = impl.isRustServer;
+rustNet.threadShareStats = impl.threadShareStats;
 rustNet.native = native;
 
 module.exports = rustNet;

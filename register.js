@@ -53,7 +53,7 @@ function describe(server) {
 }
 
 function installListen2() {
-  const { setupListenHandle } = require('./lib/server');
+  const { listen: rustListen, setupListenHandle } = require('./lib/server');
   const { TCP, Pipe } = require('./lib/wraps');
   const proto = NodeServer.prototype;
   if (proto._listen2?.[kRegistered]) return;
@@ -91,6 +91,14 @@ function installListen2() {
   }
   listen2[kNodeListen2] = setupListenHandle[kNodeListen2];
   listen2[kRegistered] = true;
+  // listen() of every server reads rust-net's listen() options
+  // (shareAcrossThreads) before Node's runs; rust-net's Server has it already.
+  if (proto.listen !== rustListen) {
+    Object.defineProperty(proto, 'listen', {
+      ...Object.getOwnPropertyDescriptor(proto, 'listen'),
+      value: rustListen,
+    });
+  }
   // Node's property is a plain writable method; keep it one. rust-net's own
   // Server gets it too, so its servers are checked the same way.
   for (const target of [proto, Server.prototype]) {

@@ -76,8 +76,13 @@ function isRustServer() {
   return false;
 }
 
+// Nor shares a socket across threads (the option throws above).
+function threadShareStats() {
+  return null;
+}
+
 function setMissingReason(reason) {
   missingReason = reason;
 }
 
-module.exports = { Server, createServer, isRustServer, setMissingReason };
+module.exports = { Server, createServer, isRustServer, setMissingReason, threadShareStats };

@@ -21,7 +21,8 @@ const {
   setPlacement,
   takeOverHandle,
 } = require('./handle');
-const { acceptPlacement, applyServerOptions } = require('./options');
+const { acceptPlacement, applyListenOptions, applyServerOptions, shareAcrossThreads } = require('./options');
+const { threadShareStats, trackLoad } = require('./share');
 
 const NodeServer = net.Server;
 // Node's own setupListenHandle. rust-net/register installs rust-net's in its
@@ -47,11 +48,25 @@ function Server(options, connectionListener) {
 Object.setPrototypeOf(Server.prototype, NodeServer.prototype);
 Object.setPrototypeOf(Server, NodeServer);
 
+// Node's listen(), which never passes its options object on to _listen2: the
+// options rust-net adds to listen() are read here first. rust-net/register
+// installs the same on Node's prototype; the global symbol keeps Node's own
+// reachable from a second copy of rust-net, as for _listen2.
+const kNodeListen = Symbol.for('rust-net.node-listen');
+const nodeListen = NodeServer.prototype.listen[kNodeListen] ?? NodeServer.prototype.listen;
+function listen(...args) {
+  applyListenOptions(this, args[0]);
+  return Reflect.apply(nodeListen, this, args);
+}
+listen[kNodeListen] = nodeListen;
+Server.prototype.listen = listen;
+
 // Mirrors lib/net.js setupListenHandle's handle creation. A TCPWrap or
 // PipeWrap that is already there (given to listen(), received over IPC, or
 // sent by a cluster primary) is taken over so Rust accepts on it; any other
 // handle (a cluster round-robin handle) is used as Node would use it.
 function setupListenHandle(address, port, addressType, backlog, fd, flags) {
+  const share = shareAcrossThreads(this);
   if (this._handle) {
     const handle = this._handle;
     const { listen } = handle;
@@ -63,7 +78,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
 
     // No address: try the unspecified IPv6 address, to see if IPv6 is there.
     if (!address && typeof fd !== 'number') {
-      rval = createServerHandle(DEFAULT_IPV6_ADDR, port, 6, fd, flags);
+      rval = createServerHandle(DEFAULT_IPV6_ADDR, port, 6, fd, flags, share);
       if (typeof rval === 'number') {
         rval = null;
         address = DEFAULT_IPV4_ADDR;
@@ -74,7 +89,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
       }
     }
 
-    if (rval === null) rval = createServerHandle(address, port, addressType, fd, flags);
+    if (rval === null) rval = createServerHandle(address, port, addressType, fd, flags, share);
     if (typeof rval === 'number') {
       this._handle = new BindErrorHandle(rval);
     } else {
@@ -83,8 +98,10 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     }
   }
   setPlacement(this._handle, acceptPlacement(this));
-  return Reflect.apply(nodeSetupListenHandle, this,
-                       [address, port, addressType, backlog, fd, flags]);
+  const result = Reflect.apply(nodeSetupListenHandle, this,
+                               [address, port, addressType, backlog, fd, flags]);
+  if (share) trackLoad(this);
+  return result;
 }
 Server.prototype._listen2 = setupListenHandle;
 setupListenHandle[kNodeListen2] = nodeSetupListenHandle;
@@ -100,4 +117,4 @@ function isRustServer(server) {
   return handle != null && rustHandles.has(handle);
 }
 
-module.exports = { Server, createServer, isRustServer, setupListenHandle };
+module.exports = { Server, createServer, isRustServer, listen, setupListenHandle, threadShareStats };
