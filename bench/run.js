@@ -98,7 +98,11 @@ const REGIME_ROWS = {
   pinned: ['churn', 'latency', 'http', 'cluster'],
 };
 const ONLY = optVal('only', null);
-const ONLY_ROWS = ONLY ? list(ONLY) : null;
+// `threads` (bench/threads.js) compares designs for sharing a port across
+// event loops rather than node:net with rust-net, so it runs on its own,
+// after the other rows (or alone, with --only threads).
+const THREADS_ROWS = ONLY ? list(ONLY).includes('threads') : true;
+const ONLY_ROWS = ONLY ? list(ONLY).filter((r) => r !== 'threads') : null;
 for (const r of ONLY_ROWS || []) if (!ALL_ROWS.includes(r)) die(`unknown row ${r} (rows: ${ALL_ROWS.join(' ')})`);
 const REGIMES = list(optVal('regime', optVal('regimes', 'unpinned,pinned')));
 for (const r of REGIMES) if (!REGIME_ROWS[r]) die(`unknown regime ${r} (regimes: unpinned pinned)`);
@@ -1080,7 +1084,22 @@ function estimateSeconds(regimes) {
   return s;
 }
 
+// The shareAcrossThreads designs; --threads-node runs their services on
+// another Node (reusePort needs 22.12+), --threads-seconds sets the windows.
+async function runThreads() {
+  const { run } = require('./threads');
+  const r = await run({
+    seconds: Number(optVal('threads-seconds', QUICK ? 2 : 10)),
+    nodeBin: optVal('threads-node', process.execPath),
+    log,
+  });
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  fs.writeFileSync(path.join(OUT_DIR, 'threads.md'), `${r.markdown}\n`);
+  log(`\n${r.markdown}\n`);
+}
+
 async function main() {
+  if (ONLY_ROWS && ONLY_ROWS.length === 0) return runThreads();
   const t0 = Date.now();
   const regimes = makeRegimes();
   if (!regimes.length) die('no regime to run');
@@ -1191,7 +1210,7 @@ async function main() {
   }
 }
 
-main().catch((err) => {
+main().then(() => (THREADS_ROWS && !(ONLY_ROWS && ONLY_ROWS.length === 0) ? runThreads() : null)).catch((err) => {
   console.error(`bench: ${err.stack || err}`);
   killAll();
   process.exit(1);
