@@ -26,7 +26,10 @@
 // rows      churn latency echo http cluster memory (cpu rows 6 and 7 come from
 //           churn). Default: all six unpinned; churn latency http cluster pinned
 //           (echo and memory never touch the accept path). With --only, the
-//           listed rows in every selected regime.
+//           listed rows in every selected regime. `threads` (bench/threads.js:
+//           2 worker threads sharing a port vs one loop, cluster, reusePort)
+//           runs after them, or alone with --only threads [--threads-node
+//           PATH] [--threads-seconds S].
 // variants  node (node:net), auto (rust-net with RUST_NET_ACCEPT_PLACEMENT
 //           unset: the default a user gets), runtime and event-loop (rust-net
 //           with RUST_NET_ACCEPT_PLACEMENT=runtime / event-loop in the server's
