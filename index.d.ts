@@ -35,6 +35,14 @@ export interface ServerOpts extends net.ServerOpts {
   proxyProtocol?: ProxyProtocolOptions;
   /** Node 22.13's option, on every supported Node. */
   blockList?: net.BlockList;
+  /**
+   * Share the address this server listens on with the servers of other
+   * threads of this process (worker_threads) that listen on it with the
+   * option too; rust-net hands each connection to the one whose event loop
+   * is least busy. Default false: a second bind is `EADDRINUSE`, as in
+   * node:net. See docs/threads.md.
+   */
+  shareAcrossThreads?: boolean | undefined;
 }
 
 declare module 'net' {
@@ -43,6 +51,8 @@ declare module 'net' {
     proxyProtocol?: ProxyProtocolOptions;
     /** Node 22.12's option; rust-net gives it to Node 18 and 20 too. */
     reusePort?: boolean;
+    /** rust-net: as `ServerOpts.shareAcrossThreads`, for this `listen()`. */
+    shareAcrossThreads?: boolean | undefined;
   }
 }
 
@@ -128,6 +138,44 @@ export declare function createServer(
  * for anything that is not a server.
  */
 export declare function isRustServer(server: unknown): boolean;
+
+/** One server of a group sharing a socket across threads. */
+export interface ThreadShareMember {
+  /** `threadId` of its thread (0: the main thread). */
+  threadId: number;
+  /** True for the server `threadShareStats()` was asked about. */
+  own: boolean;
+  /** Connections handed to it, re-routed ones included. */
+  dispatched: number;
+  /** Of those, how many its event loop has taken. */
+  taken: number;
+  /** Handed to it, not yet taken: how far behind its event loop is. */
+  waiting: number;
+  /** Of `dispatched`, how many came from a member that left. */
+  rerouted: number;
+  /** Its open connections, as its thread last published them. */
+  connections: number;
+  /** The count at which Node drops its connections, or null: no limit. */
+  maxConnections: number | null;
+}
+
+/** How a group of servers sharing a socket across threads shares its connections. */
+export interface ThreadShareStats {
+  /** The servers listening in the group now, in the order they joined. */
+  members: ThreadShareMember[];
+  /** Connections moved to other members from members that left. */
+  rerouted: number;
+  /** Members that have left the group. */
+  departed: number;
+  /** Connections accepted that no member could take yet. */
+  held: number;
+}
+
+/**
+ * The counts of the group `server` listens in with `shareAcrossThreads`;
+ * null for any other server (or before `listen()`, or after `close()`).
+ */
+export declare function threadShareStats(server: unknown): ThreadShareStats | null;
 
 /**
  * True when rust-net's native listener loaded. When it did not (no binary for

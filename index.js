@@ -13,6 +13,9 @@
 //   said (servers with `proxyProtocol`), or null;
 // - `admissionStats(server)`: the connections admission counted, by what it
 //   did with them (proxied, refused by reason), or null;
+// - `threadShareStats(server)`: how a server listening with
+//   `shareAcrossThreads` shares its connections with the servers of other
+//   threads (null for any other server; docs/threads.md);
 // - `native`: true when the native listener loaded. When it did not (no
 //   binary for this platform, an install without scripts), rust-net serves
 //   through node:net, says so once (warning RUST_NET_NATIVE_MISSING), and
@@ -56,6 +59,7 @@ rustNet.createServer = impl.createServer;
 rustNet.isRustServer = impl.isRustServer;
 rustNet.proxyHeader = impl.proxyHeader;
 rustNet.admissionStats = impl.admissionStats;
+rustNet.threadShareStats = impl.threadShareStats;
 rustNet.native = native;
 
 module.exports = rustNet;

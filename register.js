@@ -53,7 +53,7 @@ function describe(server) {
 }
 
 function installListen2() {
-  const { setupListenHandle } = require('./lib/server');
+  const { listen: rustListen, setupListenHandle } = require('./lib/server');
   const { TCP, Pipe } = require('./lib/wraps');
   const proto = NodeServer.prototype;
   if (proto._listen2?.[kRegistered]) return;
@@ -91,6 +91,16 @@ function installListen2() {
   }
   listen2[kNodeListen2] = setupListenHandle[kNodeListen2];
   listen2[kRegistered] = true;
+  // listen() of every server reads rust-net's listen() options
+  // (proxyProtocol, shareAcrossThreads; reusePort on Nodes without it)
+  // before Node's runs — http.Server, https.Server and express's
+  // app.listen({ ... }) pass them through; rust-net's Server has it already.
+  if (proto.listen !== rustListen) {
+    Object.defineProperty(proto, 'listen', {
+      ...Object.getOwnPropertyDescriptor(proto, 'listen'),
+      value: rustListen,
+    });
+  }
   // Node's property is a plain writable method; keep it one. rust-net's own
   // Server gets it too, so its servers are checked the same way.
   for (const target of [proto, Server.prototype]) {
@@ -98,13 +108,6 @@ function installListen2() {
       ...Object.getOwnPropertyDescriptor(target, '_listen2'),
       value: listen2,
     });
-  }
-  // listen()'s own rust-net options (proxyProtocol; reusePort on Nodes
-  // without it) for every server too: http.Server, https.Server and
-  // express's app.listen({ ... }) pass them through to net's listen().
-  const { listen } = require('./lib/server');
-  if (proto.listen !== listen) {
-    Object.defineProperty(proto, 'listen', { ...Object.getOwnPropertyDescriptor(proto, 'listen'), value: listen });
   }
 }
 

@@ -26,7 +26,10 @@
 // rows      churn latency echo http cluster memory (cpu rows 6 and 7 come from
 //           churn). Default: all six unpinned; churn latency http cluster pinned
 //           (echo and memory never touch the accept path). With --only, the
-//           listed rows in every selected regime.
+//           listed rows in every selected regime. `threads` (bench/threads.js:
+//           2 worker threads sharing a port vs one loop, cluster, reusePort)
+//           runs after them, or alone with --only threads [--threads-node
+//           PATH] [--threads-seconds S].
 // variants  node (node:net), auto (rust-net with RUST_NET_ACCEPT_PLACEMENT
 //           unset: the default a user gets), runtime and event-loop (rust-net
 //           with RUST_NET_ACCEPT_PLACEMENT=runtime / event-loop in the server's
@@ -98,7 +101,11 @@ const REGIME_ROWS = {
   pinned: ['churn', 'latency', 'http', 'cluster'],
 };
 const ONLY = optVal('only', null);
-const ONLY_ROWS = ONLY ? list(ONLY) : null;
+// `threads` (bench/threads.js) compares designs for sharing a port across
+// event loops rather than node:net with rust-net, so it runs on its own,
+// after the other rows (or alone, with --only threads).
+const THREADS_ROWS = ONLY ? list(ONLY).includes('threads') : true;
+const ONLY_ROWS = ONLY ? list(ONLY).filter((r) => r !== 'threads') : null;
 for (const r of ONLY_ROWS || []) if (!ALL_ROWS.includes(r)) die(`unknown row ${r} (rows: ${ALL_ROWS.join(' ')})`);
 const REGIMES = list(optVal('regime', optVal('regimes', 'unpinned,pinned')));
 for (const r of REGIMES) if (!REGIME_ROWS[r]) die(`unknown regime ${r} (regimes: unpinned pinned)`);
@@ -1080,7 +1087,22 @@ function estimateSeconds(regimes) {
   return s;
 }
 
+// The shareAcrossThreads designs; --threads-node runs their services on
+// another Node (reusePort needs 22.12+), --threads-seconds sets the windows.
+async function runThreads() {
+  const { run } = require('./threads');
+  const r = await run({
+    seconds: Number(optVal('threads-seconds', QUICK ? 2 : 10)),
+    nodeBin: optVal('threads-node', process.execPath),
+    log,
+  });
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  fs.writeFileSync(path.join(OUT_DIR, 'threads.md'), `${r.markdown}\n`);
+  log(`\n${r.markdown}\n`);
+}
+
 async function main() {
+  if (ONLY_ROWS && ONLY_ROWS.length === 0) return runThreads();
   const t0 = Date.now();
   const regimes = makeRegimes();
   if (!regimes.length) die('no regime to run');
@@ -1191,7 +1213,7 @@ async function main() {
   }
 }
 
-main().catch((err) => {
+main().then(() => (THREADS_ROWS && !(ONLY_ROWS && ONLY_ROWS.length === 0) ? runThreads() : null)).catch((err) => {
   console.error(`bench: ${err.stack || err}`);
   killAll();
   process.exit(1);

@@ -85,8 +85,21 @@ function admissionStats() {
   return null;
 }
 
+// Nor shares a socket across threads (the option throws above).
+function threadShareStats() {
+  return null;
+}
+
 function setMissingReason(reason) {
   missingReason = reason;
 }
 
-module.exports = { Server, admissionStats, createServer, isRustServer, proxyHeader, setMissingReason };
+module.exports = {
+  Server,
+  admissionStats,
+  createServer,
+  isRustServer,
+  proxyHeader,
+  setMissingReason,
+  threadShareStats,
+};

@@ -58,8 +58,9 @@ const pipeNamePolicy = (() => {
   };
 })();
 
-// Binds `listener` at pipe `path`: returns 0 or a libuv error number.
-function bindPipe(listener, path) {
+// Binds `listener` at pipe `path` (shared across threads when `share`):
+// returns 0 or a libuv error number.
+function bindPipe(listener, path, share) {
   const name = Buffer.from(path);
   let bindName = name;
   if (pipeNamePolicy.cString) {
@@ -73,6 +74,7 @@ function bindPipe(listener, path) {
   const isAbstract = bindName[0] === 0;
   const unlinkName = isAbstract ? null :
     pipeNamePolicy.exactAbstractLength ? bindName : name;
+  if (share) return listener.sharePipe(bindName, unlinkName, !pipeNamePolicy.exactAbstractLength);
   return listener.bindPipe(bindName, unlinkName, !pipeNamePolicy.exactAbstractLength);
 }
 
@@ -338,8 +340,12 @@ class BindErrorHandle {
 }
 
 // Mirrors lib/net.js createServerHandle: returns a listening-ready handle, or
-// a libuv error number.
-function createServerHandle(address, port, addressType, fd, flags, reusePortRequested = false) {
+// a libuv error number. `share` (shareAcrossThreads) binds through the group
+// of this process's servers sharing the address, joining it if it exists;
+// `reusePort` asks for SO_REUSEPORT where the running Node cannot
+// (lib/options.js).
+function createServerHandle(address, port, addressType, fd, flags, bindOptions = {}) {
+  const { share = false, reusePort: reusePortRequested = false } = bindOptions;
   // Node's createHandle() rejects these before open(), as EINVAL.
   if (typeof fd === 'number' && fd >= 0 && (!Number.isInteger(fd) || fd > 0x7fffffff)) return UV_EINVAL;
   const listener = new Listener();
@@ -347,23 +353,24 @@ function createServerHandle(address, port, addressType, fd, flags, reusePortRequ
   if (typeof fd === 'number' && fd >= 0) {
     err = wrapFds.has(fd) ? UV_EEXIST : listener.open(fd);
   } else if (port === -1 && addressType === -1) {
-    err = bindPipe(listener, String(address));
+    err = bindPipe(listener, String(address), share);
   } else {
     // Node 22.12+ adds UV_TCP_REUSEPORT (`reusePort`); older Nodes never
     // set it, so passing their flags through behaves as each version does.
     const ipv6Only = (flags & TCPConstants.UV_TCP_IPV6ONLY) !== 0;
     // rust-net gives older Nodes `reusePort` too (lib/options.js).
     const reusePort = reusePortRequested || (flags & (TCPConstants.UV_TCP_REUSEPORT ?? 0)) !== 0;
+    const bindTcp = share ? 'shareTcp' : 'bindTcp';
     if (!address) {
-      err = listener.bindTcp(DEFAULT_IPV6_ADDR, port, true, ipv6Only, reusePort);
+      err = listener[bindTcp](DEFAULT_IPV6_ADDR, port, true, ipv6Only, reusePort);
       if (err) {
         listener.close();
-        return createServerHandle(DEFAULT_IPV4_ADDR, port, 4, undefined, flags, reusePortRequested);
+        return createServerHandle(DEFAULT_IPV4_ADDR, port, 4, undefined, flags, bindOptions);
       }
     } else if (addressType === 6) {
-      err = listener.bindTcp(address, port, true, ipv6Only, reusePort);
+      err = listener[bindTcp](address, port, true, ipv6Only, reusePort);
     } else {
-      err = listener.bindTcp(address, port, false, false, reusePort);
+      err = listener[bindTcp](address, port, false, false, reusePort);
     }
   }
   if (err) {
@@ -384,6 +391,19 @@ function placementOf(handle) {
   return isRustHandle(handle) ? handle[kListener].placement : null;
 }
 
+// The claim Int32Array of a Rust handle shared across threads, whose other
+// elements carry the load its server publishes (lib/share.js); else null.
+function shareLoadOf(handle) {
+  if (!isRustHandle(handle)) return null;
+  const claimed = handle[kListener].claimed;
+  return claimed.length > 1 ? claimed : null;
+}
+
+// The counts of the group a Rust handle shares, or null.
+function shareStatsOf(handle) {
+  return isRustHandle(handle) && !handle[kClosed] ? handle[kListener].shareStats : null;
+}
+
 module.exports = {
   BindErrorHandle,
   admissionCounts,
@@ -394,5 +414,7 @@ module.exports = {
   createServerHandle,
   placementOf,
   setPlacement,
+  shareLoadOf,
+  shareStatsOf,
   takeOverHandle,
 };

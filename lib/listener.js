@@ -6,7 +6,15 @@
 // loop after 'beforeExit'), so every Listener must end with close() — as
 // every libuv handle must.
 
+const { threadId } = require('worker_threads');
 const native = require('./native');
+
+// A shared listener's claim Int32Array carries, after the claim counter, the
+// load its server publishes for the dispatcher (src/share/dispatch.rs):
+// `_connections`, and the count at which Node drops connections (-1: none).
+const LOAD_CONNECTIONS = 1;
+const LOAD_MAX = 2;
+const LOAD_SLOTS = 3;
 
 class Listener {
   constructor() {
@@ -23,6 +31,26 @@ class Listener {
   bindPipe(name, unlinkName, padAbstract) {
     return native.listenerBindPipe(this.id, name, unlinkName, padAbstract);
   }
+
+  // bindTcp()/bindPipe() for shareAcrossThreads: join the group of servers
+  // of this process bound there, or start one.
+  shareTcp(address, port, ipv6, ipv6Only, reusePort) {
+    this.#shareLoad();
+    return native.listenerShareTcp(this.id, address, port, ipv6, ipv6Only, reusePort, threadId);
+  }
+
+  sharePipe(name, unlinkName, padAbstract) {
+    this.#shareLoad();
+    return native.listenerSharePipe(this.id, name, unlinkName, padAbstract, threadId);
+  }
+
+  #shareLoad() {
+    this.claimed = new Int32Array(LOAD_SLOTS);
+    this.claimed[LOAD_MAX] = -1;
+  }
+
+  // The counts of the group this listener shares, or null.
+  get shareStats() { return native.listenerShareStats(this.id); }
 
   open(fd) { return native.listenerOpen(this.id, fd); }
 
@@ -62,4 +90,4 @@ class Listener {
   static closeFds(fds) { native.closeFds(fds); }
 }
 
-module.exports = { Listener };
+module.exports = { LOAD_CONNECTIONS, LOAD_MAX, Listener };

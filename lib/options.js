@@ -25,6 +25,8 @@ const { TCPConstants } = require('./wraps');
 const nodeHasReusePort = TCPConstants.UV_TCP_REUSEPORT !== undefined;
 
 const PROXY_DEFAULTS = { untrusted: 'pass', missingHeader: 'reject', timeout: 5000, maxHeaderLength: 4096 };
+const kShare = Symbol('rust-net.shareAcrossThreads');
+const kShareListen = Symbol('rust-net.shareAcrossThreads.listen');
 
 const PLACEMENTS = ['auto', 'runtime', 'event-loop'];
 const PLACEMENT_ENV = 'RUST_NET_ACCEPT_PLACEMENT';
@@ -35,6 +37,12 @@ function invalidArgValue(name, value, reason) {
   const err = new TypeError(`The property '${name}' ${reason}. Received ${received}`);
   err.code = 'ERR_INVALID_ARG_VALUE';
   return err;
+}
+
+function readShare(options, name) {
+  const value = options.shareAcrossThreads;
+  if (value !== undefined && typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
+  return value;
 }
 
 let envPlacement;
@@ -121,6 +129,17 @@ function normalizeProxyProtocol(value, name) {
   };
 }
 
+// Node's ERR_INCOMPATIBLE_OPTION_PAIR, for proxyProtocol with
+// shareAcrossThreads (the header's addresses would not follow a connection
+// to another thread yet).
+function checkCombination(server) {
+  if (server[kProxyProtocol] && (server[kShareListen] ?? server[kShare])) {
+    const err = new TypeError('Option "proxyProtocol" cannot be used in combination with option "shareAcrossThreads"');
+    err.code = 'ERR_INCOMPATIBLE_OPTION_PAIR';
+    throw err;
+  }
+}
+
 // Reads createServer()'s rust-net options into `server` (throws like Node
 // does for a bad option value): acceptPlacement, proxyProtocol, and
 // blockList where the running Node does not know it.
@@ -131,6 +150,9 @@ function applyServerOptions(server, options) {
   }
   const proxy = normalizeProxyProtocol(options.proxyProtocol, 'options.proxyProtocol');
   if (proxy) server[kProxyProtocol] = proxy;
+  const share = readShare(options, 'options.shareAcrossThreads');
+  if (share !== undefined) server[kShare] = share;
+  checkCombination(server);
   if (!nodeHasBlockList && options.blockList) {
     // Node 22.13's check and message, and its public property.
     if (!(options.blockList instanceof net.BlockList)) {
@@ -140,12 +162,15 @@ function applyServerOptions(server, options) {
   }
 }
 
-// Reads listen()'s rust-net options (proxyProtocol; reusePort where the
-// running Node does not know it) into `server`.
+// Reads listen()'s rust-net options (proxyProtocol, shareAcrossThreads;
+// reusePort where the running Node does not know it) into `server`;
+// `options` is listen()'s first argument, whatever it is.
 function applyListenOptions(server, options) {
-  if (options === null || typeof options !== 'object') return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) return;
+  server[kShareListen] = readShare(options, 'options.shareAcrossThreads');
   const proxy = normalizeProxyProtocol(options.proxyProtocol, 'options.proxyProtocol');
   if (proxy) server[kProxyProtocol] = proxy;
+  checkCombination(server);
   if (!nodeHasReusePort) {
     server[kReusePort] = options.reusePort === true;
     // As Node 22.12: a reusePort server binds in a cluster worker itself.
@@ -174,6 +199,11 @@ function reusePortRequested(server) {
   return server?.[kReusePort] === true;
 }
 
+// Whether `server`'s next bind shares its address across threads.
+function shareAcrossThreads(server) {
+  return server[kShareListen] ?? server[kShare] ?? false;
+}
+
 // Where `server` accepts: its own option, else the environment's, else auto.
 function acceptPlacement(server) {
   const own = server?.[kAcceptPlacement];
@@ -189,4 +219,5 @@ module.exports = {
   nodeHasBlockList,
   nodeHasReusePort,
   reusePortRequested,
+  shareAcrossThreads,
 };

@@ -31,7 +31,9 @@ const {
   applyServerOptions,
   nodeHasBlockList,
   reusePortRequested,
+  shareAcrossThreads,
 } = require('./options');
+const { threadShareStats, trackLoad } = require('./share');
 
 const NodeServer = net.Server;
 // Node's own setupListenHandle. rust-net/register installs rust-net's in its
@@ -57,11 +59,25 @@ function Server(options, connectionListener) {
 Object.setPrototypeOf(Server.prototype, NodeServer.prototype);
 Object.setPrototypeOf(Server, NodeServer);
 
+// Node's listen(), which never passes its options object on to _listen2: the
+// options rust-net adds to listen() are read here first. rust-net/register
+// installs the same on Node's prototype; the global symbol keeps Node's own
+// reachable from a second copy of rust-net, as for _listen2.
+const kNodeListen = Symbol.for('rust-net.node-listen');
+const nodeListen = NodeServer.prototype.listen[kNodeListen] ?? NodeServer.prototype.listen;
+function listen(...args) {
+  applyListenOptions(this, args[0]);
+  return Reflect.apply(nodeListen, this, args);
+}
+listen[kNodeListen] = nodeListen;
+Server.prototype.listen = listen;
+
 // Mirrors lib/net.js setupListenHandle's handle creation. A TCPWrap or
 // PipeWrap that is already there (given to listen(), received over IPC, or
 // sent by a cluster primary) is taken over so Rust accepts on it; any other
 // handle (a cluster round-robin handle) is used as Node would use it.
 function setupListenHandle(address, port, addressType, backlog, fd, flags) {
+  const bindOptions = { share: shareAcrossThreads(this), reusePort: reusePortRequested(this) };
   if (this._handle) {
     const handle = this._handle;
     const { listen } = handle;
@@ -73,7 +89,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
 
     // No address: try the unspecified IPv6 address, to see if IPv6 is there.
     if (!address && typeof fd !== 'number') {
-      rval = createServerHandle(DEFAULT_IPV6_ADDR, port, 6, fd, flags, reusePortRequested(this));
+      rval = createServerHandle(DEFAULT_IPV6_ADDR, port, 6, fd, flags, bindOptions);
       if (typeof rval === 'number') {
         rval = null;
         address = DEFAULT_IPV4_ADDR;
@@ -84,9 +100,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
       }
     }
 
-    if (rval === null) {
-      rval = createServerHandle(address, port, addressType, fd, flags, reusePortRequested(this));
-    }
+    if (rval === null) rval = createServerHandle(address, port, addressType, fd, flags, bindOptions);
     if (typeof rval === 'number') {
       this._handle = new BindErrorHandle(rval);
     } else {
@@ -95,22 +109,17 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     }
   }
   setPlacement(this._handle, acceptPlacement(this));
-  configureAdmission(this._handle, this, admissionOptions(this), !nodeHasBlockList && !!this.blockList);
-  return Reflect.apply(nodeSetupListenHandle, this,
-                       [address, port, addressType, backlog, fd, flags]);
+  // A group shared across threads admits in JavaScript (and Node 22.13+'s
+  // own blockList check); proxyProtocol cannot be combined with sharing.
+  configureAdmission(this._handle, this, bindOptions.share ? null : admissionOptions(this),
+                     !nodeHasBlockList && !!this.blockList);
+  const result = Reflect.apply(nodeSetupListenHandle, this,
+                               [address, port, addressType, backlog, fd, flags]);
+  if (bindOptions.share) trackLoad(this);
+  return result;
 }
 Server.prototype._listen2 = setupListenHandle;
 
-// listen() with rust-net's own listen options (proxyProtocol; reusePort on
-// Nodes without it) read first; everything else is Node's listen().
-const nodeListen = NodeServer.prototype.listen;
-function listen(...args) {
-  if (args[0] !== null && typeof args[0] === 'object' && !('_handle' in args[0]) && !('fd' in args[0] && !('port' in args[0]))) {
-    applyListenOptions(this, args[0]);
-  }
-  return Reflect.apply(nodeListen, this, args);
-}
-Server.prototype.listen = listen;
 setupListenHandle[kNodeListen2] = nodeSetupListenHandle;
 
 function createServer(options, connectionListener) {
@@ -137,4 +146,5 @@ module.exports = {
   listen,
   proxyHeader,
   setupListenHandle,
+  threadShareStats,
 };

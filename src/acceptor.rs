@@ -142,6 +142,31 @@ pub struct State {
     proxied: HashMap<RawFd, Box<Proxied>>,
     /// The same for `in_flight`, in batch order.
     in_flight_proxied: Vec<Option<Box<Proxied>>>,
+    /// Where accepted descriptors go instead of `ready`: the members of a
+    /// listener shared across threads (see [`crate::share`]); None for an
+    /// ordinary listener.
+    pub route: Option<Arc<dyn Route>>,
+}
+
+/// Takes each descriptor a shared listener accepts, in place of its own
+/// queue: [`crate::share`] hands it to one of the servers sharing the socket.
+pub trait Route: Send + Sync {
+    /// Called with the accepting listener's state locked, with its `ready`
+    /// (the route's holding queue: its length throttles accepting) and
+    /// `error` (an accept error the route passes on).
+    fn route(&self, ready: &mut Vec<OwnedFd>, error: &mut i32, conn: OwnedFd);
+}
+
+/// Queues a newly accepted descriptor for JavaScript (`ready`), or hands it
+/// to the route of a shared listener: the one place accept loops deliver
+/// to, so that a shared listener needs no accept loop of its own. Takes the
+/// fields of [`State`] it needs, so the caller may keep borrowing the
+/// listening socket.
+pub fn push_ready(ready: &mut Vec<OwnedFd>, error: &mut i32, route: Option<&Arc<dyn Route>>, conn: OwnedFd) {
+    match route {
+        Some(route) => route.route(ready, error, conn),
+        None => ready.push(conn),
+    }
 }
 
 /// The state one listening server shares between JavaScript and whatever
@@ -171,6 +196,7 @@ impl Acceptor {
                 limit: usize::try_from(backlog).unwrap_or(0).max(64),
                 proxied: HashMap::new(),
                 in_flight_proxied: Vec::new(),
+                route: None,
             }),
             claimed: AtomicPtr::new(std::ptr::null_mut()),
             admission: None,
@@ -213,6 +239,53 @@ impl Acceptor {
     pub fn proxied_of_batch<R>(&self, f: impl Fn(&Proxied) -> R) -> Vec<Option<R>> {
         let state = self.lock();
         state.in_flight_proxied.iter().map(|p| p.as_deref().map(&f)).collect()
+    }
+
+    /// An acceptor with no socket of its own: a member of a shared listener,
+    /// whose queue the group's accept loop fills (see [`crate::share`]).
+    pub fn queue_only(backlog: i32) -> Self {
+        Acceptor {
+            state: Mutex::new(State {
+                listener: None,
+                ready: Vec::new(),
+                in_flight: Vec::new(),
+                error: 0,
+                notified: false,
+                throttled: false,
+                counted_out: false,
+                waker: None,
+                limit: usize::try_from(backlog).unwrap_or(0).max(64),
+                proxied: HashMap::new(),
+                in_flight_proxied: Vec::new(),
+                route: None,
+            }),
+            claimed: AtomicPtr::new(std::ptr::null_mut()),
+            admission: None,
+        }
+    }
+
+    /// How many descriptors JavaScript has been handed or will be, and has
+    /// not claimed: the queue plus the unclaimed rest of the batch it is
+    /// wrapping. The load measure a shared listener dispatches by.
+    pub fn waiting(&self, state: &State) -> usize {
+        let counter = self.claimed.load(Ordering::Acquire);
+        let claimed = if counter.is_null() {
+            0
+        } else {
+            // SAFETY: as in take_claimed(): live until shutdown() nulls it
+            // under the state lock, which the caller holds (`state`).
+            usize::try_from(unsafe { AtomicI32::from_ptr(counter) }.load(Ordering::Relaxed)).unwrap_or(0)
+        };
+        state.ready.len() + state.in_flight.len().saturating_sub(claimed)
+    }
+
+    /// Takes back every descriptor JavaScript has not claimed — the queue and
+    /// the unclaimed rest of the current batch — without closing them, for a
+    /// member of a shared listener that is leaving (see [`crate::share`]).
+    /// The caller holds the state lock (`state`).
+    pub fn withdraw(&self, state: &mut State) -> Vec<OwnedFd> {
+        self.reconcile(state);
+        std::mem::take(&mut state.ready)
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {

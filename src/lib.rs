@@ -17,6 +17,7 @@ mod listener;
 mod placement;
 mod reserve;
 mod runtime;
+mod share;
 mod socket;
 
 use std::cell::RefCell;
@@ -65,6 +66,27 @@ pub fn listener_create() -> u32 {
 #[napi(catch_unwind)]
 pub fn listener_bind_tcp(id: u32, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> i32 {
     with_listener(id, errno::UV_EINVAL, |l| l.bind_tcp(address, port, ipv6, ipv6_only, reuse_port))
+}
+
+/// As `listenerBindTcp`, shared across threads (`shareAcrossThreads`): joins
+/// the group of servers of this process bound there, or starts one.
+/// `thread_id` is the calling thread's `threadId`, for the statistics.
+#[napi(catch_unwind)]
+pub fn listener_share_tcp(id: u32, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool, thread_id: u32) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| l.share_tcp(address, port, ipv6, ipv6_only, reuse_port, thread_id))
+}
+
+/// As `listenerBindPipe`, shared across threads.
+#[napi(catch_unwind)]
+pub fn listener_share_pipe(id: u32, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool, thread_id: u32) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| l.share_pipe(name, unlink_on_close, pad_abstract, thread_id))
+}
+
+/// Per-member counts of the group listener `id` shares, or null when it
+/// shares nothing.
+#[napi(catch_unwind)]
+pub fn listener_share_stats(id: u32) -> Option<listener::ThreadShareStats> {
+    with_listener(id, None, |l| l.share_stats())
 }
 
 /// Creates a Unix domain socket bound at `name` (see [`Listener::bind_pipe`]).

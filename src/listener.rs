@@ -25,6 +25,9 @@ use crate::placement::{self, runtime_thread, Placement};
 use crate::socket::{self, Bound, Kind};
 use crate::{errno, reserve, runtime};
 
+mod shared;
+pub use shared::ThreadShareStats;
+
 /// The JavaScript callback of a listening server, called with no arguments
 /// when connections (or an accept error) wait in `take()`.
 pub type ConnectionCallback<'a> = Function<'a, (), Unknown<'static>>;
@@ -72,6 +75,9 @@ pub struct Listener {
     admission: Option<Arc<Admission>>,
     /// The socket file a pipe server created, removed on close as libuv does.
     unlink_on_close: Option<PathBuf>,
+    /// Its seat in a group of servers sharing one socket across threads
+    /// (`shareAcrossThreads`), instead of a socket of its own.
+    share: Option<Arc<crate::share::Seat>>,
 }
 
 impl Listener {
@@ -132,6 +138,9 @@ impl Listener {
 
     /// The listening descriptor, or -1 when there is none.
     pub fn fd(&self) -> i32 {
+        if let Some(seat) = &self.share {
+            return seat.fd();
+        }
         if let Some(acceptor) = &self.acceptor {
             return acceptor.with_listener(|s| s.as_raw_fd()).unwrap_or(-1);
         }
@@ -143,6 +152,9 @@ impl Listener {
     /// `"runtime"`, `"event-loop"` or `"auto"` (the default: see
     /// [`placement::automatic`]).
     pub fn listen(&mut self, env: &Env, backlog: i32, onconnection: ConnectionCallback, claimed: &Unknown<'_>, placement: Option<String>) -> Result<i32> {
+        if let Some(seat) = self.share.clone() {
+            return self.listen_shared(env, seat, backlog, onconnection, claimed);
+        }
         if let Some(acceptor) = &self.acceptor {
             // Listening already (a handle shared by two servers, as Node
             // allows): only the backlog changes, as with a second uv_listen.
@@ -254,6 +266,9 @@ impl Listener {
         if let Some(poll) = &self.loop_poll {
             poll.resume();
         }
+        if let Some(seat) = &self.share {
+            seat.refill();
+        }
         batch
     }
 
@@ -290,6 +305,11 @@ impl Listener {
     /// Stops listening now: when this returns the port (or path) is free, and
     /// connections accepted but not yet handed to JavaScript are closed.
     pub fn close(&mut self, env: &Env) -> Result<()> {
+        // First, while the claim counter is alive: untaken connections go to
+        // the other members of a shared socket.
+        if let Some(seat) = self.share.take() {
+            seat.release();
+        }
         // The poll handle leaves libuv's epoll before the socket closes.
         if let Some(poll) = self.loop_poll.take() {
             poll.close();
@@ -356,6 +376,9 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
+        if let Some(seat) = self.share.take() {
+            seat.release();
+        }
         if let Some(poll) = self.loop_poll.take() {
             poll.close();
         }
@@ -374,6 +397,8 @@ impl Drop for Listener {
 struct ClaimCounter {
     reference: napi::sys::napi_ref,
     ptr: *mut i32,
+    /// Its length in elements (a shared listener's carries its load too).
+    len: usize,
 }
 
 impl ClaimCounter {
@@ -398,7 +423,7 @@ impl ClaimCounter {
         if napi::sys::napi_create_reference(env.raw(), value, 1, &mut reference) != napi::sys::Status::napi_ok {
             return Err(errno::UV_EINVAL);
         }
-        Ok(ClaimCounter { reference, ptr: data.cast::<i32>() })
+        Ok(ClaimCounter { reference, ptr: data.cast::<i32>(), len: length })
     }
 
     fn delete(self, env: &Env) {

@@ -22,7 +22,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::runtime::Handle;
 
-use crate::acceptor::{accept_one, maybe_injected_panic, Accepted, Acceptor, Listening, ACCEPT_BATCH};
+use crate::acceptor::{accept_one, maybe_injected_panic, push_ready, Accepted, Acceptor, Listening, ACCEPT_BATCH};
 use crate::admission::header::{self, Outcome};
 use crate::admission::{Admission, Next};
 use crate::socket;
@@ -133,9 +133,9 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
         match accept_one(fd) {
             Accepted::Conn(conn) => {
                 match &acceptor.admission {
-                    None => state.ready.push(conn),
+                    None => push_ready(&mut state.ready, &mut state.error, state.route.as_ref(), conn),
                     Some(admission) => match admission.on_accept(conn) {
-                        Next::Deliver(conn) => state.ready.push(conn),
+                        Next::Deliver(conn) => push_ready(&mut state.ready, &mut state.error, state.route.as_ref(), conn),
                         Next::Refused => reports |= admission.report,
                         Next::ReadHeader(conn, peer) => {
                             tokio::spawn(admit_after_header(
