@@ -271,3 +271,11 @@ test('one connection after another, each reusing the last one\'s descriptor, see
     return `${i % 2 ? `203.0.113.${i}` : '127.0.0.1'} ${i}`;
   }));
 });
+
+test('proxyProtocol with shareAcrossThreads throws ERR_INCOMPATIBLE_OPTION_PAIR', () => {
+  const proxyProtocol = { trusted: ['127.0.0.1'] };
+  assert.throws(() => rustNet.createServer({ proxyProtocol, shareAcrossThreads: true }),
+                { code: 'ERR_INCOMPATIBLE_OPTION_PAIR', name: 'TypeError' });
+  const server = rustNet.createServer({ shareAcrossThreads: true });
+  assert.throws(() => server.listen({ port: 0, proxyProtocol }), { code: 'ERR_INCOMPATIBLE_OPTION_PAIR' });
+});
