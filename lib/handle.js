@@ -147,22 +147,18 @@ function onconnectionBatch(handle) {
 function applyProxyHeader(clientHandle, header) {
   proxyHeaders.set(clientHandle, header);
   const { source, destination } = header;
-  if (source) {
-    clientHandle.getpeername = function getpeername(out) {
-      out.address = source.address;
-      out.port = source.port;
-      out.family = source.family;
-      return 0;
-    };
-  }
-  if (destination) {
-    clientHandle.getsockname = function getsockname(out) {
-      out.address = destination.address;
-      out.port = destination.port;
-      out.family = destination.family;
-      return 0;
-    };
-  }
+  if (source) clientHandle.getpeername = reportAddress(source);
+  if (destination) clientHandle.getsockname = reportAddress(destination);
+}
+
+// A getpeername/getsockname that reports `endpoint`, as the wraps' do.
+function reportAddress(endpoint) {
+  return (out) => {
+    out.address = endpoint.address;
+    out.port = endpoint.port;
+    out.family = endpoint.family;
+    return 0;
+  };
 }
 
 // The PROXY header a socket (net, TLS, or an http request's) came with, or

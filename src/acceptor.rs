@@ -183,9 +183,13 @@ pub struct Acceptor {
 
 impl Acceptor {
     pub fn new(listener: Listening, backlog: i32) -> Self {
+        Self::with_socket(Some(listener), backlog)
+    }
+
+    fn with_socket(listener: Option<Listening>, backlog: i32) -> Self {
         Acceptor {
             state: Mutex::new(State {
-                listener: Some(listener),
+                listener,
                 ready: Vec::new(),
                 in_flight: Vec::new(),
                 error: 0,
@@ -244,24 +248,7 @@ impl Acceptor {
     /// An acceptor with no socket of its own: a member of a shared listener,
     /// whose queue the group's accept loop fills (see [`crate::share`]).
     pub fn queue_only(backlog: i32) -> Self {
-        Acceptor {
-            state: Mutex::new(State {
-                listener: None,
-                ready: Vec::new(),
-                in_flight: Vec::new(),
-                error: 0,
-                notified: false,
-                throttled: false,
-                counted_out: false,
-                waker: None,
-                limit: usize::try_from(backlog).unwrap_or(0).max(64),
-                proxied: HashMap::new(),
-                in_flight_proxied: Vec::new(),
-                route: None,
-            }),
-            claimed: AtomicPtr::new(std::ptr::null_mut()),
-            admission: None,
-        }
+        Self::with_socket(None, backlog)
     }
 
     /// How many descriptors JavaScript has been handed or will be, and has

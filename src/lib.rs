@@ -152,7 +152,7 @@ pub fn listener_release(id: u32, index: u32) {
 /// loop alive.
 #[napi(catch_unwind)]
 pub fn listener_set_ref(env: Env, id: u32, referenced: bool) -> Result<()> {
-    with_listener(id, Ok(()), |l| if referenced { l.refer(&env) } else { l.unref(&env) })
+    with_listener(id, Ok(()), |l| l.set_ref(&env, referenced))
 }
 
 /// Stops listening now and forgets the listener: when this returns the port

@@ -280,24 +280,14 @@ impl Listener {
         }
     }
 
-    /// Keeps the event loop alive while listening (the default).
-    pub fn refer(&mut self, env: &Env) -> Result<()> {
+    /// `ref()` (true: keep the event loop alive while listening, the
+    /// default) or `unref()` (false: let the process exit meanwhile).
+    pub fn set_ref(&mut self, env: &Env, referenced: bool) -> Result<()> {
         if let Some(poll) = &self.loop_poll {
-            poll.set_ref(true);
+            poll.set_ref(referenced);
         }
         match &self.wake {
-            Some(wake) => set_referenced(env, wake, true),
-            None => Ok(()),
-        }
-    }
-
-    /// Lets the process exit while this server still listens.
-    pub fn unref(&mut self, env: &Env) -> Result<()> {
-        if let Some(poll) = &self.loop_poll {
-            poll.set_ref(false);
-        }
-        match &self.wake {
-            Some(wake) => set_referenced(env, wake, false),
+            Some(wake) => set_referenced(env, wake, referenced),
             None => Ok(()),
         }
     }
