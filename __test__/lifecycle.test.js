@@ -198,3 +198,19 @@ test("gc() in 'beforeExit' after serving does not bring the event loop back", ()
   assert.deepStrictEqual(results['rust-net'], results['node:net']);
   assert.deepStrictEqual(results['node:net'], { status: 0, stdout: 'beforeExit 1\n' });
 });
+
+test('close() leaves no immediate behind, as node:net', async () => {
+  // Node's own handles close without scheduling anything on the loop
+  // (parallel/test-handle-wrap-hasref counts the active immediates).
+  const result = await sameOnBoth(async (impl) => {
+    const immediates = () => process.getActiveResourcesInfo().filter((t) => t === 'Immediate').length;
+    const server = impl.createServer(() => {}).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const before = immediates();
+    server.close();
+    const after = immediates();
+    await once(server, 'close');
+    return { before, after };
+  });
+  assert.deepStrictEqual(result, { before: 0, after: 0 });
+});

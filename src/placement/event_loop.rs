@@ -14,15 +14,22 @@
 //! Everything here runs on the JavaScript thread; [`LoopPoll`] is `!Send`.
 //! The uv handles outlive `close()` until libuv's close callbacks run, so
 //! their shared context is reference counted: one count for each open
-//! handle, one for the environment's teardown hook and one for the
-//! [`LoopPoll`] the Listener holds.
+//! handle and one for the [`LoopPoll`] the Listener holds.
+//!
+//! At the environment's teardown (a worker ending, the process exiting) the
+//! handles must be closed before libuv's loop is, and Node waits only for
+//! async cleanup hooks to finish. One such hook per thread, added with the
+//! first poll and removed only at teardown: removing a hook schedules an
+//! immediate (Node releases its reference to the environment from one), which
+//! a `close()` must not leave behind — Node's own handles never do
+//! (parallel/test-handle-wrap-hasref).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use napi::sys;
@@ -64,14 +71,49 @@ struct Ctx {
     backing_off: Cell<bool>,
     /// The handles are closing or closed: nothing may start them again.
     closing: Cell<bool>,
-    /// Handles whose close callback has not run yet.
-    open_handles: Cell<u8>,
-    /// The environment's async cleanup hook, until it is removed.
-    cleanup_hook: Cell<sys::napi_async_cleanup_hook_handle>,
-    /// Closing was started by the environment's teardown: the hook is
-    /// removed (which tells Node the teardown may go on) once both handles
-    /// are closed.
+    /// Closing was started by the environment's teardown: its close
+    /// callbacks count down [`Teardown::pending`].
     teardown: Cell<bool>,
+}
+
+/// This thread's polls and its environment's teardown hook.
+struct Teardown {
+    /// The async cleanup hook, once added; removed when teardown is done.
+    hook: sys::napi_async_cleanup_hook_handle,
+    polls: Vec<Weak<Ctx>>,
+    /// Handles closing for the teardown, not yet closed.
+    pending: usize,
+}
+
+thread_local! {
+    static TEARDOWN: RefCell<Teardown> =
+        const { RefCell::new(Teardown { hook: ptr::null_mut(), polls: Vec::new(), pending: 0 }) };
+}
+
+/// Remembers `ctx` for the teardown, adding this thread's hook first.
+///
+/// # Safety
+/// On `env`'s thread.
+unsafe fn watch_for_teardown(env: sys::napi_env, ctx: &Rc<Ctx>) {
+    TEARDOWN.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.hook.is_null() {
+            let mut hook = ptr::null_mut();
+            if sys::napi_add_async_cleanup_hook(env, Some(on_teardown), ptr::null_mut(), &mut hook) == sys::Status::napi_ok {
+                t.hook = hook;
+            }
+        }
+        t.polls.retain(|p| p.strong_count() > 0);
+        t.polls.push(Rc::downgrade(ctx));
+    });
+}
+
+/// Removes the hook once nothing is left closing: Node's teardown goes on.
+fn finish_teardown_if_done(t: &mut Teardown) {
+    if t.pending == 0 && !t.hook.is_null() {
+        // SAFETY: the hook was added on this thread and not removed yet.
+        unsafe { sys::napi_remove_async_cleanup_hook(std::mem::replace(&mut t.hook, ptr::null_mut())) };
+    }
 }
 
 /// A uv handle's `data`, its first field in every libuv version.
@@ -141,8 +183,6 @@ impl LoopPoll {
             polling: Cell::new(false),
             backing_off: Cell::new(false),
             closing: Cell::new(false),
-            open_handles: Cell::new(2),
-            cleanup_hook: Cell::new(ptr::null_mut()),
             teardown: Cell::new(false),
         });
         // One count per handle, released by its close callback.
@@ -150,13 +190,7 @@ impl LoopPoll {
         *data(timer) = Rc::into_raw(Rc::clone(&ctx));
         let this = LoopPoll { ctx };
 
-        let mut hook = ptr::null_mut();
-        let hook_arg = Rc::into_raw(Rc::clone(&this.ctx)).cast_mut().cast::<c_void>();
-        if sys::napi_add_async_cleanup_hook(env, Some(on_teardown), hook_arg, &mut hook) == sys::Status::napi_ok {
-            this.ctx.cleanup_hook.set(hook);
-        } else {
-            drop(Rc::from_raw(hook_arg.cast::<Ctx>()));
-        }
+        watch_for_teardown(env, &this.ctx);
         this.resume();
         if !this.ctx.polling.get() {
             this.close();
@@ -203,11 +237,6 @@ impl LoopPoll {
         unsafe {
             sys::napi_delete_reference(ctx.env, ctx.callback.replace(ptr::null_mut()));
             sys::napi_async_destroy(ctx.env, ctx.async_context.replace(ptr::null_mut()));
-            let hook = ctx.cleanup_hook.replace(ptr::null_mut());
-            if !hook.is_null() {
-                sys::napi_remove_async_cleanup_hook(hook);
-                drop(Rc::from_raw(Rc::as_ptr(ctx)));
-            }
         }
     }
 }
@@ -244,32 +273,29 @@ unsafe extern "C" fn on_close(handle: *mut c_void) {
     let ctx = unsafe { Rc::from_raw(*data(handle)) };
     // SAFETY: allocated with calloc in `start`; libuv is done with it.
     unsafe { libc::free(handle) };
-    let left = ctx.open_handles.get().saturating_sub(1);
-    ctx.open_handles.set(left);
-    if left == 0 && ctx.teardown.get() {
-        let hook = ctx.cleanup_hook.replace(ptr::null_mut());
-        if !hook.is_null() {
-            // SAFETY: the hook was added in `start` and has not been removed;
-            // removing it tells Node this environment's teardown may go on.
-            unsafe {
-                sys::napi_remove_async_cleanup_hook(hook);
-                drop(Rc::from_raw(Rc::as_ptr(&ctx)));
-            }
-        }
+    if ctx.teardown.get() {
+        TEARDOWN.with(|t| {
+            let mut t = t.borrow_mut();
+            t.pending = t.pending.saturating_sub(1);
+            finish_teardown_if_done(&mut t);
+        });
     }
 }
 
 /// The environment (a worker, or the main thread at exit) is going away:
 /// close the handles (Node waits for it) and the listening socket.
-unsafe extern "C" fn on_teardown(_hook: sys::napi_async_cleanup_hook_handle, arg: *mut c_void) {
-    // SAFETY: `arg` is the count given to the hook in `start`, still held.
-    let ctx = unsafe { &*arg.cast::<Ctx>() };
-    if ctx.closing.replace(true) {
-        return;
+unsafe extern "C" fn on_teardown(_hook: sys::napi_async_cleanup_hook_handle, _arg: *mut c_void) {
+    let polls = TEARDOWN.with(|t| std::mem::take(&mut t.borrow_mut().polls));
+    for ctx in polls.iter().filter_map(Weak::upgrade) {
+        if ctx.closing.replace(true) {
+            continue;
+        }
+        ctx.teardown.set(true);
+        TEARDOWN.with(|t| t.borrow_mut().pending += 2);
+        close_handles(&ctx);
+        ctx.acceptor.shutdown();
     }
-    ctx.teardown.set(true);
-    close_handles(ctx);
-    ctx.acceptor.shutdown();
+    TEARDOWN.with(|t| finish_teardown_if_done(&mut t.borrow_mut()));
 }
 
 unsafe extern "C" fn on_backoff_end(handle: *mut c_void) {
