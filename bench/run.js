@@ -99,6 +99,15 @@ const REGIME_ROWS = {
 };
 const ONLY = optVal('only', null);
 const ONLY_ROWS = ONLY ? list(ONLY) : null;
+// `--only admission`: issue 14's rows (PROXY header cost, rejection cost)
+// live in bench/admission.js and run alone; --quick, --rounds, --max-minutes,
+// --write and --no-write are passed on.
+if (ONLY_ROWS && ONLY_ROWS.includes('admission')) {
+  if (ONLY_ROWS.length > 1) die('the admission row runs alone: --only admission');
+  const at = argv.indexOf('--only');
+  const pass = argv.filter((_, i) => i !== at && i !== at + 1);
+  process.exit(spawnSync(process.execPath, [path.join(__dirname, 'admission.js'), ...pass], { stdio: 'inherit' }).status ?? 1);
+}
 for (const r of ONLY_ROWS || []) if (!ALL_ROWS.includes(r)) die(`unknown row ${r} (rows: ${ALL_ROWS.join(' ')})`);
 const REGIMES = list(optVal('regime', optVal('regimes', 'unpinned,pinned')));
 for (const r of REGIMES) if (!REGIME_ROWS[r]) die(`unknown regime ${r} (regimes: unpinned pinned)`);
