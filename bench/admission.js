@@ -581,7 +581,7 @@ async function main() {
   if (ROWS.includes('reject')) await rowReject(nodes);
   results.machine.loadEnd = loadavg();
   fs.mkdirSync(OUT_DIR, { recursive: true });
-  const out = path.join(OUT_DIR, QUICK ? 'admission-quick.json' : 'admission.json');
+  const out = path.join(OUT_DIR, `admission${ROWS.length === 2 ? "" : `-${ROWS[0]}`}${QUICK ? "-quick" : ""}.json`);
   fs.writeFileSync(out, JSON.stringify(results, null, 1));
   const text = report();
   log(`\n${text}`);
