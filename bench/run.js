@@ -101,6 +101,15 @@ const REGIME_ROWS = {
   pinned: ['churn', 'latency', 'http', 'cluster'],
 };
 const ONLY = optVal('only', null);
+// `--only admission`: issue 14's rows (PROXY header cost, rejection cost)
+// live in bench/admission.js and run alone; --quick, --rounds, --max-minutes,
+// --write and --no-write are passed on.
+if (ONLY && list(ONLY).includes('admission')) {
+  if (list(ONLY).length > 1) die('the admission row runs alone: --only admission');
+  const at = argv.indexOf('--only');
+  const pass = argv.filter((_, i) => i !== at && i !== at + 1);
+  process.exit(spawnSync(process.execPath, [path.join(__dirname, 'admission.js'), ...pass], { stdio: 'inherit' }).status ?? 1);
+}
 // `threads` (bench/threads.js) compares designs for sharing a port across
 // event loops rather than node:net with rust-net, so it runs on its own,
 // after the other rows (or alone, with --only threads).

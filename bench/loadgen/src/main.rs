@@ -15,6 +15,17 @@
 //!           open, send B bytes, read `expect` bytes, close; C at a time.
 //!           With --stamp the first 8 bytes read are the server's CLOCK_MONOTONIC
 //!           nanoseconds at 'connection', giving connect → 'connection' latency.
+//!           Admission options (bench/admission.js):
+//!             --src-ip A [--src-ips N]  bind to A (and the N-1 addresses after it) only,
+//!                                 rotating the source ports; default: 127.0.0.2–251
+//!             --rate R            start at most R connections per second (all threads)
+//!             --proxy-v2          prepend a fixed PROXY v2 header (PROXY, TCP over IPv4,
+//!                                 203.0.113.7:51234 → 198.51.100.9:443, no TLVs) to the
+//!                                 first write
+//!             --expect-close      a connection is done when the server closes it
+//!                                 (EOF or reset), not when `expect` bytes arrived: the
+//!                                 client side of a rejected connection; `bytes_read`
+//!                                 in the output counts what such closed peers still sent
 //!   echo    --connections C --duration S [--block B] [--window W] [--warmup S] [--threads T]
 //!           C persistent connections, each keeping up to W bytes in flight.
 //!   hold    --connections N [--concurrency C] [--hold S] [--expect B]
@@ -208,6 +219,8 @@ struct Sources {
     next: AtomicU64,
     enabled: bool,
     collisions: AtomicU64,
+    /// --src-ip: only these addresses (first, count), every source port.
+    fixed: Option<([u8; 4], u64)>,
 }
 
 impl Sources {
@@ -216,9 +229,15 @@ impl Sources {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        Sources { next: AtomicU64::new((ms * 16) % SRC_SPACE), enabled, collisions: AtomicU64::new(0) }
+        Sources { next: AtomicU64::new((ms * 16) % SRC_SPACE), enabled, collisions: AtomicU64::new(0), fixed: None }
     }
     fn take(&self) -> libc::sockaddr_in {
+        if let Some((ip, count)) = self.fixed {
+            let i = self.next.fetch_add(1, Ordering::Relaxed) % (SRC_PORTS * count);
+            let port = (SRC_PORT_BASE + i % SRC_PORTS) as u16;
+            let last = ip[3].saturating_add((i / SRC_PORTS) as u8);
+            return sockaddr_v4([ip[0], ip[1], ip[2], last], port);
+        }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % SRC_SPACE;
         let port = (SRC_PORT_BASE + i % SRC_PORTS) as u16;
         let host = 2 + (i / SRC_PORTS) as u8;
@@ -337,6 +356,25 @@ struct ChurnCfg {
     stamp: bool,
     deadline: Instant,
     max: u64,
+    /// Connections per second for this worker (0: as fast as it can).
+    rate: f64,
+    /// Prepended to the first write (--proxy-v2), else empty.
+    header: Vec<u8>,
+    expect_close: bool,
+}
+
+/// A PROXY protocol v2 header: PROXY command, TCP over IPv4, fixed
+/// addresses (documentation ranges), no TLVs — 28 bytes.
+fn proxy_v2_header() -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.push(0x21); // version 2, PROXY
+    h.push(0x11); // AF_INET, STREAM
+    h.extend_from_slice(&12u16.to_be_bytes());
+    h.extend_from_slice(&[203, 0, 113, 7]);
+    h.extend_from_slice(&[198, 51, 100, 9]);
+    h.extend_from_slice(&51234u16.to_be_bytes());
+    h.extend_from_slice(&443u16.to_be_bytes());
+    h
 }
 
 #[derive(Default)]
@@ -346,6 +384,8 @@ struct ChurnOut {
     first_error: i32,
     lat: Vec<u64>,
     rtt: Vec<u64>,
+    /// --expect-close: bytes the server sent before closing.
+    bytes_read: u64,
 }
 
 const MAX_SAMPLES: usize = 2_000_000;
@@ -355,10 +395,14 @@ fn churn_worker(cfg: &ChurnCfg, sources: &Sources, started: &AtomicU64) -> Churn
     let mut ep = Epoll::new();
     let mut conns = vec![FREE; cfg.conc];
     let mut free: Vec<usize> = (0..cfg.conc).rev().collect();
-    let payload = vec![b'x'; cfg.send.max(1)];
+    let mut payload = cfg.header.clone();
+    payload.extend(std::iter::repeat(b'x').take(cfg.send));
+    let first = payload.len();
     let mut buf = vec![0u8; 65536];
     let mut active = 0usize;
     let mut stopping = false;
+    let interval = if cfg.rate > 0.0 { Duration::from_secs_f64(1.0 / cfg.rate) } else { Duration::ZERO };
+    let mut next_start = Instant::now();
 
     loop {
         if !stopping && Instant::now() >= cfg.deadline {
@@ -366,6 +410,14 @@ fn churn_worker(cfg: &ChurnCfg, sources: &Sources, started: &AtomicU64) -> Churn
         }
         // Top up to the configured concurrency.
         while !stopping && !free.is_empty() {
+            if cfg.rate > 0.0 {
+                let now = Instant::now();
+                if now < next_start {
+                    break;
+                }
+                // Behind by more than a second (a stall): do not burst to catch up.
+                next_start = (next_start + interval).max(now - Duration::from_secs(1));
+            }
             if started.fetch_add(1, Ordering::Relaxed) >= cfg.max {
                 stopping = true;
                 break;
@@ -376,10 +428,10 @@ fn churn_worker(cfg: &ChurnCfg, sources: &Sources, started: &AtomicU64) -> Churn
                 Ok(fd) => {
                     let mut c = Conn { fd, st: St::Connecting, got: 0, t0, stamp: [0; 8] };
                     // Optimistic: on loopback the handshake is often done already.
-                    if cfg.send == 0 {
+                    if first == 0 {
                         c.st = St::Sent;
-                    } else if let Ok(n) = write_fd(fd, &payload[..cfg.send]) {
-                        if n == cfg.send {
+                    } else if let Ok(n) = write_fd(fd, &payload[..first]) {
+                        if n == first {
                             c.st = St::Sent;
                         }
                     }
@@ -418,8 +470,13 @@ fn churn_worker(cfg: &ChurnCfg, sources: &Sources, started: &AtomicU64) -> Churn
             }
             break;
         }
-        let timeout = cfg.deadline.saturating_duration_since(Instant::now()).as_millis().min(50) as i32;
-        let n = ep.wait(timeout.max(1));
+        let mut timeout = cfg.deadline.saturating_duration_since(Instant::now()).as_millis().min(50) as i32;
+        if cfg.rate > 0.0 && !stopping && !free.is_empty() {
+            // Wake for the next paced start (rounded up to the next millisecond).
+            let until = next_start.saturating_duration_since(Instant::now());
+            timeout = timeout.min(until.as_micros().div_ceil(1000) as i32);
+        }
+        let n = if cfg.rate > 0.0 { ep.wait(timeout.max(0)) } else { ep.wait(timeout.max(1)) };
         for i in 0..n {
             let ev = ep.events[i];
             let slot = ev.u64 as usize;
@@ -431,8 +488,8 @@ fn churn_worker(cfg: &ChurnCfg, sources: &Sources, started: &AtomicU64) -> Churn
             let mut done = false;
             let mut failed = 0;
             if c.st == St::Connecting && flags & (libc::EPOLLOUT as u32) != 0 {
-                match write_fd(c.fd, &payload[..cfg.send]) {
-                    Ok(n) if n == cfg.send => c.st = St::Sent,
+                match write_fd(c.fd, &payload[..first]) {
+                    Ok(n) if n == first => c.st = St::Sent,
                     Ok(_) => failed = libc::EIO,
                     Err(libc::EAGAIN) => {}
                     Err(e) => failed = e,
@@ -442,7 +499,10 @@ fn churn_worker(cfg: &ChurnCfg, sources: &Sources, started: &AtomicU64) -> Churn
                 loop {
                     match read_fd(c.fd, &mut buf) {
                         Ok(0) => {
-                            if c.got < cfg.expect {
+                            if cfg.expect_close {
+                                out.bytes_read += c.got as u64;
+                                done = true;
+                            } else if c.got < cfg.expect {
                                 failed = libc::ECONNRESET;
                             }
                             break;
@@ -456,18 +516,27 @@ fn churn_worker(cfg: &ChurnCfg, sources: &Sources, started: &AtomicU64) -> Churn
                                 }
                             }
                             c.got += n;
-                            if c.got >= cfg.expect {
+                            if !cfg.expect_close && c.got >= cfg.expect {
                                 done = true;
                                 break;
                             }
                         }
                         Err(libc::EAGAIN) => break,
+                        Err(libc::ECONNRESET) if cfg.expect_close => {
+                            out.bytes_read += c.got as u64;
+                            done = true;
+                            break;
+                        }
                         Err(e) => {
                             failed = e;
                             break;
                         }
                     }
                 }
+            } else if failed == 0 && cfg.expect_close && c.st == St::Connecting &&
+                flags & (libc::EPOLLHUP as u32 | libc::EPOLLERR as u32) != 0 {
+                // Closed (reset) by the server before the first write went out.
+                done = true;
             } else if failed == 0 && flags & (libc::EPOLLERR as u32) != 0 {
                 failed = libc::ECONNREFUSED;
             }
@@ -513,8 +582,16 @@ fn churn(args: &Args) {
     let stamp = args.flag("stamp");
     let send = args.int("send", if stamp { 0 } else { 1 }) as usize;
     let expect = args.int("expect", if stamp { 8 } else { 1 }) as usize;
+    let rate = args.num("rate", 0.0).max(0.0);
+    let header = if args.flag("proxy-v2") { proxy_v2_header() } else { Vec::new() };
+    let expect_close = args.flag("expect-close");
     raise_nofile();
-    let sources = Arc::new(Sources::new(!args.flag("ephemeral")));
+    let mut src = Sources::new(!args.flag("ephemeral"));
+    if let Some(ip) = args.map.get("src-ip") {
+        let count = args.int("src-ips", 1).clamp(1, 250);
+        src.fixed = Some((parse_ip(ip), count));
+    }
+    let sources = Arc::new(src);
     let started = Arc::new(AtomicU64::new(0));
     let begin = Instant::now();
     let deadline = begin + Duration::from_secs_f64(duration);
@@ -525,7 +602,10 @@ fn churn(args: &Args) {
         if per == 0 {
             continue;
         }
-        let cfg = ChurnCfg { dst: sockaddr_v4(host, port), conc: per, send, expect, stamp, deadline, max };
+        let cfg = ChurnCfg {
+            dst: sockaddr_v4(host, port), conc: per, send, expect, stamp, deadline, max,
+            rate: rate * per as f64 / conc as f64, header: header.clone(), expect_close,
+        };
         let sources = Arc::clone(&sources);
         let started = Arc::clone(&started);
         handles.push(thread::spawn(move || churn_worker(&cfg, &sources, &started)));
@@ -535,6 +615,7 @@ fn churn(args: &Args) {
         let o = h.join().unwrap_or_default();
         total.completed += o.completed;
         total.errors += o.errors;
+        total.bytes_read += o.bytes_read;
         if total.first_error == 0 {
             total.first_error = o.first_error;
         }
@@ -545,11 +626,12 @@ fn churn(args: &Args) {
     let elapsed = begin.elapsed().as_secs_f64().min(duration).max(1e-6);
     let (u1, s1) = cpu_times();
     println!(
-        "{{\"mode\":\"churn\",\"concurrency\":{conc},\"threads\":{threads},\"completed\":{},\"errors\":{},\"first_error\":{},\"collisions\":{},\"elapsed_s\":{:.4},\"rate\":{:.1},\"cpu_user_s\":{:.4},\"cpu_sys_s\":{:.4},\"rtt\":{},\"latency\":{}}}",
+        "{{\"mode\":\"churn\",\"concurrency\":{conc},\"threads\":{threads},\"completed\":{},\"errors\":{},\"first_error\":{},\"collisions\":{},\"bytes_read\":{},\"elapsed_s\":{:.4},\"rate\":{:.1},\"cpu_user_s\":{:.4},\"cpu_sys_s\":{:.4},\"rtt\":{},\"latency\":{}}}",
         total.completed,
         total.errors,
         total.first_error,
         sources.collisions.load(Ordering::Relaxed),
+        total.bytes_read,
         elapsed,
         total.completed as f64 / elapsed,
         u1 - u0,
