@@ -139,9 +139,12 @@ pub struct State {
     pub limit: usize,
     /// What the PROXY header said, for the descriptors in `ready` that had
     /// one (keyed by descriptor: Rust owns them, so the numbers are unique).
-    proxied: HashMap<RawFd, Box<Proxied>>,
+    pub proxied: HashMap<RawFd, Box<Proxied>>,
     /// The same for `in_flight`, in batch order.
     in_flight_proxied: Vec<Option<Box<Proxied>>>,
+    /// The last accept round closed a connection admission refused: a flood
+    /// of blocked peers must not wake JavaScript before each round.
+    pub refused_last_round: bool,
     /// Where accepted descriptors go instead of `ready`: the members of a
     /// listener shared across threads (see [`crate::share`]); None for an
     /// ordinary listener.
@@ -166,6 +169,16 @@ pub fn push_ready(ready: &mut Vec<OwnedFd>, error: &mut i32, route: Option<&Arc<
     match route {
         Some(route) => route.route(ready, error, conn),
         None => ready.push(conn),
+    }
+}
+
+impl State {
+    /// Queues a connection with what its PROXY header said.
+    pub fn queue_proxied(&mut self, conn: OwnedFd, proxied: Option<Box<Proxied>>) {
+        if let Some(proxied) = proxied {
+            self.proxied.insert(conn.as_raw_fd(), proxied);
+        }
+        self.ready.push(conn);
     }
 }
 
@@ -200,6 +213,7 @@ impl Acceptor {
                 limit: usize::try_from(backlog).unwrap_or(0).max(64),
                 proxied: HashMap::new(),
                 in_flight_proxied: Vec::new(),
+                refused_last_round: false,
                 route: None,
             }),
             claimed: AtomicPtr::new(std::ptr::null_mut()),
@@ -221,10 +235,7 @@ impl Acceptor {
             // Closed meanwhile: the connection goes with the server.
             return false;
         }
-        if let Some(proxied) = proxied {
-            state.proxied.insert(conn.as_raw_fd(), proxied);
-        }
-        state.ready.push(conn);
+        state.queue_proxied(conn, proxied);
         !std::mem::replace(&mut state.notified, true)
     }
 

@@ -46,12 +46,12 @@ pub async fn read(conn: OwnedFd, peer: Option<SocketAddr>, admission: &Admission
     };
     let decision = loop {
         let mut guard = match timeout_at(deadline, socket.readable()).await {
-            Err(_elapsed) => break proxy.policy.on_timeout(&peek(&socket, &mut buf).unwrap_or(&[])),
+            Err(_elapsed) => break proxy.policy.on_timeout(peek(socket.get_ref(), &mut buf).unwrap_or(&[])),
             Ok(Err(_)) => break proxy.policy.on_data(&[], true),
             Ok(Ok(guard)) => guard,
         };
         let closed = guard.ready().is_read_closed();
-        let seen = match peek(&socket, &mut buf) {
+        let seen = match peek(socket.get_ref(), &mut buf) {
             Ok(seen) => seen,
             Err(Peek::WouldBlock) => {
                 guard.clear_ready();
@@ -75,17 +75,44 @@ pub async fn read(conn: OwnedFd, peer: Option<SocketAddr>, admission: &Admission
     }
 }
 
+/// Decides at once when the whole header (or a fatal byte) is already in
+/// the socket — usual when the proxy sends the header with the client's
+/// first bytes — so the connection is delivered in the accept round that
+/// took it, with no task and no second wake-up. Gives the connection back
+/// when the decision must wait for more bytes.
+pub fn try_now(conn: OwnedFd, peer: Option<SocketAddr>, admission: &Admission) -> Result<Outcome, OwnedFd> {
+    let Some(proxy) = &admission.proxy else {
+        return Ok(Outcome::Deliver(conn, None));
+    };
+    let mut buf = [0u8; FAST_PATH_BYTES];
+    let decision = match peek(&conn, &mut buf) {
+        // Nothing yet, or a FIN (the task then sees it as such).
+        Ok([]) | Err(Peek::WouldBlock) => return Err(conn),
+        Ok(seen) => proxy.policy.on_data(seen, false),
+        Err(Peek::Failed) => proxy.policy.on_data(&[], true),
+    };
+    match decision {
+        Decision::Accept(admit) => Ok(finish(conn, admit, peer, &mut buf)),
+        Decision::Reject(reason) => Ok(Outcome::Refused(reason)),
+        Decision::NeedMore { .. } => Err(conn),
+    }
+}
+
+/// How much the accept round peeks: every v1 header, and v2 headers with
+/// the TLVs load balancers usually send; longer ones go to the task.
+const FAST_PATH_BYTES: usize = 512;
+
 enum Peek {
     WouldBlock,
     Failed,
 }
 
 /// What the peer has sent so far, left in the socket.
-fn peek<'a>(socket: &AsyncFd<OwnedFd>, buf: &'a mut [u8]) -> Result<&'a [u8], Peek> {
+fn peek<'a>(socket: &impl AsRawFd, buf: &'a mut [u8]) -> Result<&'a [u8], Peek> {
     // SAFETY: recv writes at most `buf.len()` bytes into `buf`, which we own;
     // the descriptor stays open for the call.
     let n = unsafe {
-        libc::recv(socket.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_DONTWAIT)
     };
     match usize::try_from(n) {
         Ok(n) => Ok(&buf[..n.min(buf.len())]),
@@ -99,7 +126,11 @@ fn peek<'a>(socket: &AsyncFd<OwnedFd>, buf: &'a mut [u8]) -> Result<&'a [u8], Pe
 /// Takes exactly the header's bytes off the socket and hands the connection
 /// back to the event loop's side.
 fn accept(socket: AsyncFd<OwnedFd>, admit: Admit, peer: Option<SocketAddr>, buf: &mut [u8]) -> Outcome {
-    let fd = socket.get_ref().as_raw_fd();
+    finish(socket.into_inner(), admit, peer, buf)
+}
+
+fn finish(conn: OwnedFd, admit: Admit, peer: Option<SocketAddr>, buf: &mut [u8]) -> Outcome {
+    let fd = conn.as_raw_fd();
     let mut left = admit.consumed.min(buf.len());
     while left > 0 {
         // SAFETY: as in `peek`; these bytes were peeked, so they are queued.
@@ -111,7 +142,6 @@ fn accept(socket: AsyncFd<OwnedFd>, admit: Admit, peer: Option<SocketAddr>, buf:
             Err(_) => return Outcome::Refused(Reason::NoHeader),
         }
     }
-    let conn = socket.into_inner();
     let proxied = admit.header.map(|header| {
         Box::new(Proxied { header, real_peer: peer, real_local: local_addr(&conn) })
     });

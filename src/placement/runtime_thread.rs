@@ -73,11 +73,17 @@ pub fn register(listener: Socket, handle: &Handle) -> io::Result<Listening> {
 /// One round of accepting: accepts until the socket would block, the batch
 /// is full or the queue is at its limit.
 fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) -> Poll<Step> {
-    // A server that reads PROXY headers delivers after the header, not
-    // after the accept: an early wake-up would find nothing to take.
-    let early_wake = acceptor.admission.as_ref().is_none_or(|a| a.proxy.is_none());
     let mut reports = false;
+    let mut refused = false;
     let mut guard = acceptor.lock();
+    // Wake JavaScript before accepting only where what is accepted will
+    // reach it: not for a server that reads PROXY headers (it delivers after
+    // the header), nor while a flood of blocked peers is being refused
+    // (bench/RESULTS.md, A1).
+    let early_wake = match &acceptor.admission {
+        None => true,
+        Some(admission) => admission.proxy.is_none() && !guard.refused_last_round,
+    };
     maybe_injected_panic();
     let state = &mut *guard;
     let Some(Listening::Runtime(listener)) = state.listener.as_ref() else {
@@ -136,16 +142,32 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
                     None => push_ready(&mut state.ready, &mut state.error, state.route.as_ref(), conn),
                     Some(admission) => match admission.on_accept(conn) {
                         Next::Deliver(conn) => push_ready(&mut state.ready, &mut state.error, state.route.as_ref(), conn),
-                        Next::Refused => reports |= admission.report,
-                        Next::ReadHeader(conn, peer) => {
-                            tokio::spawn(admit_after_header(
-                                Arc::clone(acceptor),
-                                Arc::clone(admission),
-                                conn,
-                                peer,
-                                Arc::clone(notify),
-                            ));
+                        Next::Refused => {
+                            refused = true;
+                            reports |= admission.report;
                         }
+                        Next::ReadHeader(conn, peer) => match header::try_now(conn, peer, admission) {
+                            Ok(Outcome::Deliver(conn, proxied)) => {
+                                admission.count(if proxied.is_some() { "proxied" } else { "direct" });
+                                if let Some(proxied) = proxied {
+                                    state.proxied.insert(conn.as_raw_fd(), proxied);
+                                }
+                                state.ready.push(conn);
+                            }
+                            Ok(Outcome::Refused(reason)) => {
+                                refused = true;
+                                reports |= admission.refuse(reason, peer);
+                            }
+                            Err(conn) => {
+                                tokio::spawn(admit_after_header(
+                                    Arc::clone(acceptor),
+                                    Arc::clone(admission),
+                                    conn,
+                                    peer,
+                                    Arc::clone(notify),
+                                ));
+                            }
+                        },
                     },
                 }
                 accepted += 1;
@@ -170,6 +192,9 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
                 break;
             }
         }
+    }
+    if accepted > 0 {
+        state.refused_last_round = refused;
     }
     let has_work = !state.ready.is_empty() || state.error != 0 || reports;
     if has_work && !state.notified {
