@@ -3,23 +3,22 @@
 // npm run test:matrix [-- [--refresh] [major ...]]
 //
 // Runs the whole test suite (node --test __test__/*.test.js, as npm test
-// does) on each supported Node major: 18, 20, 22 and 24 unless majors are
-// given. The Node running this script serves its own major; the others are
-// the official binaries from the npm packages node-<platform>-<arch>@<major>
-// (`npm pack`), unpacked once into a cache: $RUST_NET_NODE_CACHE, else
-// node_modules/.cache/rust-net-node in this repository (ignored by git; gone
-// after `npm ci`). Some tests run Node as an unprivileged user, so the cache
-// must be as readable as the repository itself: not under a private home.
+// does) on each supported Node major: 18, 20, 22, 24 and 26 unless majors
+// are given. The Node running this script serves its own major; the others
+// are the official binaries from the npm packages
+// node-<platform>-<arch>@<major>, cached as scripts/node-binaries.js says.
 // --refresh downloads them again (the newest release of each major). The
 // addon is Node-API, so the one build serves every version. Exits 1 if any
 // version fails.
 
-const { spawn, spawnSync } = require('child_process');
+const { spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
+const { versionOf, ...nodeBinaries } = require('./node-binaries');
+
 const root = path.join(__dirname, '..');
-const DEFAULT_MAJORS = [18, 20, 22, 24];
+const DEFAULT_MAJORS = [18, 20, 22, 24, 26];
 
 const args = process.argv.slice(2);
 const refresh = args.includes('--refresh');
@@ -31,52 +30,7 @@ if (unknown.length) {
   process.exit(2);
 }
 
-const cacheDir = path.resolve(process.env.RUST_NET_NODE_CACHE ||
-  path.join(root, 'node_modules', '.cache', 'rust-net-node'));
-
-function nodePackage(major) {
-  const platform = process.platform === 'win32' ? 'win' : process.platform;
-  return `node-${platform}-${process.arch}@${major}`;
-}
-
-function versionOf(nodeBin) {
-  const r = spawnSync(nodeBin, ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-
-// The official Node binary of `major`, downloaded into the cache if needed.
-function nodeFor(major) {
-  if (Number(process.versions.node.split('.')[0]) === major) return process.execPath;
-
-  const dir = path.join(cacheDir, String(major));
-  const bin = path.join(dir, 'package', 'bin', process.platform === 'win32' ? 'node.exe' : 'node');
-  if (!refresh && fs.existsSync(bin) && versionOf(bin)?.startsWith(`v${major}.`)) return bin;
-
-  const spec = nodePackage(major);
-  console.log(`test-matrix: downloading ${spec} into ${dir}`);
-  fs.mkdirSync(cacheDir, { recursive: true });
-  const staging = fs.mkdtempSync(path.join(cacheDir, `.${major}-`));
-  fs.chmodSync(staging, 0o755); // mkdtemp makes it private
-  try {
-    const pack = spawnSync('npm', ['pack', spec, '--json', '--pack-destination', staging],
-                           { cwd: staging, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
-                             shell: process.platform === 'win32' });
-    if (pack.status !== 0) throw new Error(`npm pack ${spec} failed (${pack.signal || pack.status})`);
-    const [{ filename, version }] = JSON.parse(pack.stdout);
-    const tar = spawnSync('tar', ['-xzf', path.join(staging, path.basename(filename)), '-C', staging],
-                          { stdio: 'inherit' });
-    if (tar.status !== 0) throw new Error(`could not unpack ${filename}`);
-    fs.rmSync(path.join(staging, path.basename(filename)));
-    const got = versionOf(path.join(staging, 'package', 'bin', path.basename(bin)));
-    if (got !== `v${version}`) throw new Error(`${spec}: expected v${version}, the binary says ${got}`);
-    // Swap in atomically, so an interrupted download never looks complete.
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(staging, dir);
-  } finally {
-    fs.rmSync(staging, { recursive: true, force: true });
-  }
-  return bin;
-}
+const nodeFor = (major) => nodeBinaries.nodeFor(major, { refresh });
 
 // Runs the suite on `nodeBin`, streaming its output; resolves with the
 // counts from the test runner's summary.
