@@ -9,7 +9,9 @@
 // node-<platform>-<arch>@<major>, cached as scripts/node-binaries.js says.
 // --refresh downloads them again (the newest release of each major). The
 // addon is Node-API, so the one build serves every version. Exits 1 if any
-// version fails.
+// version fails. A version's run that takes longer than
+// $RUST_NET_MATRIX_TIMEOUT seconds (default 900) is ended and fails: a test
+// file whose process never exits (a handle left open) must not hang CI.
 
 const { spawn } = require('child_process');
 const fs = require('fs');
@@ -31,6 +33,7 @@ if (unknown.length) {
 }
 
 const nodeFor = (major) => nodeBinaries.nodeFor(major, { refresh });
+const RUN_TIMEOUT_S = Number(process.env.RUST_NET_MATRIX_TIMEOUT) || 900;
 
 // Runs the suite on `nodeBin`, streaming its output; resolves with the
 // counts from the test runner's summary.
@@ -40,7 +43,29 @@ function runSuite(nodeBin) {
     .map((f) => path.join('__test__', f));
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(nodeBin, ['--test', ...files], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so the watchdog ends the test files with it.
+    const child = spawn(nodeBin, ['--test', ...files],
+                        { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let timedOut = false;
+    const watchdog = setTimeout(() => {
+      timedOut = true;
+      console.error(`test-matrix: ${nodeBin}: still running after ${RUN_TIMEOUT_S} s; ending it`);
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }, RUN_TIMEOUT_S * 1000);
+    // Detached, it no longer gets the terminal's Ctrl-C: pass it on.
+    const forward = (sig) => {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', forward).once('SIGTERM', forward);
     let out = '';
     child.stdout.on('data', (chunk) => {
       out += chunk;
@@ -48,12 +73,14 @@ function runSuite(nodeBin) {
     });
     child.stderr.on('data', (chunk) => process.stderr.write(chunk));
     child.on('close', (code, signal) => {
+      clearTimeout(watchdog);
+      process.off('SIGINT', forward).off('SIGTERM', forward);
       const count = (name) => {
         const m = out.match(new RegExp(`^(?:#|ℹ) ${name} (\\d+)$`, 'm'));
         return m ? Number(m[1]) : null;
       };
       resolve({
-        status: code, signal, seconds: Math.round((Date.now() - started) / 1000),
+        status: code, signal: timedOut ? `timeout (${RUN_TIMEOUT_S} s)` : signal, seconds: Math.round((Date.now() - started) / 1000),
         tests: count('tests'), pass: count('pass'), fail: count('fail'),
         cancelled: count('cancelled'), skipped: count('skipped'),
       });
