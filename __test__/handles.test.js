@@ -51,8 +51,12 @@ test('listen({ fd }) on a descriptor that is no listening socket: node:net\'s er
   const file = fs.openSync(__filename, 'r');
   const udp = dgram.createSocket('udp4');
   await new Promise((resolve) => udp.bind(0, '127.0.0.1', resolve));
-  const udpFd = udp._handle.fd;
   try {
+    // dgram's handle lives under its 'state symbol'; the deprecated
+    // `_handle` getter (DEP0112) that reached it is gone in Node 26.
+    const state = Object.getOwnPropertySymbols(udp).find((s) => s.description === 'state symbol');
+    const udpFd = udp[state].handle.fd;
+    assert.ok(Number.isInteger(udpFd) && udpFd >= 0, String(udpFd));
     for (const fd of [987, file, udpFd, 1.5, 2 ** 31]) {
       await sameOnBoth(async (impl) => {
         const server = impl.createServer();

@@ -111,3 +111,56 @@ test('--strict fails the run when a test fails only with rust-net; usage errors 
   assert.strictEqual(runRunner([]).status, 2);
   assert.strictEqual(runRunner([os.tmpdir(), '--list']).status, 2);
 });
+
+test('--rev runs the test/ of a commit of a git repository, exported outside it', (t) => {
+  const repo = path.join(tree, 'repo');
+  const git = (...args) => spawnSync('git', ['-C', repo, ...args], { encoding: 'utf8' });
+  fs.mkdirSync(repo);
+  if (git('init', '-q').error) {
+    t.skip('no git');
+    return;
+  }
+  fs.cpSync(path.join(tree, 'test'), path.join(repo, 'test'), { recursive: true });
+  fs.writeFileSync(path.join(repo, 'README.md'), 'not exported\n');
+  assert.strictEqual(git('add', '.').status, 0);
+  const commit = git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'tree');
+  assert.strictEqual(commit.status, 0, commit.stderr);
+  const sha = git('rev-parse', 'HEAD').stdout.trim();
+  // A later commit without the tests: --rev must read the earlier one.
+  fs.rmSync(path.join(repo, 'test'), { recursive: true });
+  assert.strictEqual(git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qam', 'gone').status, 0);
+
+  const cache = path.join(tree, 'trees');
+  for (const given of [repo, path.join(repo, '.git')]) {
+    const r = runRunner([given, '--rev', sha.slice(0, 10), '--tree-cache', cache, '--list']);
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.strictEqual(r.stdout.trim().split('\n').pop(), '6 tests');
+  }
+  assert.ok(fs.existsSync(path.join(cache, sha, 'test', 'parallel', 'test-ok.js')));
+  assert.ok(!fs.existsSync(path.join(cache, sha, 'README.md')));
+  assert.strictEqual(runRunner([repo, '--rev', 'no-such-commit', '--tree-cache', cache, '--list']).status, 2);
+});
+
+test('--baseline selects its files and compares plain Node with its FAIL lines', () => {
+  const baseline = path.join(tree, 'baseline.txt');
+  fs.writeFileSync(baseline, [
+    '# a comment naming parallel/test-unrelated.js is not a selection',
+    'PASS parallel/test-ok.js',
+    'FAIL parallel/test-unrelated.js',
+    '  parallel/test-node-fails.js',
+    '',
+  ].join('\n'));
+  const list = runRunner([tree, '--baseline', baseline, '--list']);
+  assert.strictEqual(list.status, 0, list.stderr);
+  assert.deepStrictEqual(list.stdout.trim().split('\n'),
+                         ['parallel/test-node-fails.js', 'parallel/test-ok.js', 'parallel/test-unrelated.js', '3 tests']);
+
+  const r = runRunner([tree, '--baseline', baseline, '--report', path.join(tree, 'out', 'baseline.md')]);
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /plain Node passed 2 of 3 there/);
+  assert.match(r.stdout, /Failing on plain Node here but not in the baseline: parallel\/test-node-fails\.js/);
+  assert.strictEqual(r.stdout.trimEnd().split('\n').pop(), '1 passed, 0 failed');
+
+  fs.writeFileSync(baseline, 'PASS parallel/test-missing.js\n');
+  assert.strictEqual(runRunner([tree, '--baseline', baseline, '--list']).status, 2);
+});

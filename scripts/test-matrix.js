@@ -2,24 +2,27 @@
 
 // npm run test:matrix [-- [--refresh] [major ...]]
 //
-// Runs the whole test suite (node --test __test__/*.test.js, as npm test
-// does) on each supported Node major: 18, 20, 22 and 24 unless majors are
-// given. The Node running this script serves its own major; the others are
-// the official binaries from the npm packages node-<platform>-<arch>@<major>
-// (`npm pack`), unpacked once into a cache: $RUST_NET_NODE_CACHE, else
-// node_modules/.cache/rust-net-node in this repository (ignored by git; gone
-// after `npm ci`). Some tests run Node as an unprivileged user, so the cache
-// must be as readable as the repository itself: not under a private home.
+// Runs the whole test suite, in npm test's passes (scripts/test.js: each
+// accept placement forced), on each supported Node major: 18, 20, 22, 24 and 26 unless majors
+// are given. The Node running this script serves its own major; the others
+// are the official binaries from the npm packages
+// node-<platform>-<arch>@<major>, cached as scripts/node-binaries.js says.
 // --refresh downloads them again (the newest release of each major). The
 // addon is Node-API, so the one build serves every version. Exits 1 if any
-// version fails.
+// version fails. A pass that takes longer than
+// $RUST_NET_MATRIX_TIMEOUT seconds (default 900) is ended and fails: a test
+// file whose process never exits (a handle left open) must not hang CI.
 
-const { spawn, spawnSync } = require('child_process');
-const fs = require('fs');
+const { spawn } = require('child_process');
 const path = require('path');
 
+const { versionOf, ...nodeBinaries } = require('./node-binaries');
+// npm test's passes: every file with the runtime placement forced, the
+// placement-dependent ones again with the event-loop placement.
+const { passes } = require('./test');
+
 const root = path.join(__dirname, '..');
-const DEFAULT_MAJORS = [18, 20, 22, 24];
+const DEFAULT_MAJORS = [18, 20, 22, 24, 26];
 
 const args = process.argv.slice(2);
 const refresh = args.includes('--refresh');
@@ -31,62 +34,41 @@ if (unknown.length) {
   process.exit(2);
 }
 
-const cacheDir = path.resolve(process.env.RUST_NET_NODE_CACHE ||
-  path.join(root, 'node_modules', '.cache', 'rust-net-node'));
-
-function nodePackage(major) {
-  const platform = process.platform === 'win32' ? 'win' : process.platform;
-  return `node-${platform}-${process.arch}@${major}`;
-}
-
-function versionOf(nodeBin) {
-  const r = spawnSync(nodeBin, ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-
-// The official Node binary of `major`, downloaded into the cache if needed.
-function nodeFor(major) {
-  if (Number(process.versions.node.split('.')[0]) === major) return process.execPath;
-
-  const dir = path.join(cacheDir, String(major));
-  const bin = path.join(dir, 'package', 'bin', process.platform === 'win32' ? 'node.exe' : 'node');
-  if (!refresh && fs.existsSync(bin) && versionOf(bin)?.startsWith(`v${major}.`)) return bin;
-
-  const spec = nodePackage(major);
-  console.log(`test-matrix: downloading ${spec} into ${dir}`);
-  fs.mkdirSync(cacheDir, { recursive: true });
-  const staging = fs.mkdtempSync(path.join(cacheDir, `.${major}-`));
-  fs.chmodSync(staging, 0o755); // mkdtemp makes it private
-  try {
-    const pack = spawnSync('npm', ['pack', spec, '--json', '--pack-destination', staging],
-                           { cwd: staging, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
-                             shell: process.platform === 'win32' });
-    if (pack.status !== 0) throw new Error(`npm pack ${spec} failed (${pack.signal || pack.status})`);
-    const [{ filename, version }] = JSON.parse(pack.stdout);
-    const tar = spawnSync('tar', ['-xzf', path.join(staging, path.basename(filename)), '-C', staging],
-                          { stdio: 'inherit' });
-    if (tar.status !== 0) throw new Error(`could not unpack ${filename}`);
-    fs.rmSync(path.join(staging, path.basename(filename)));
-    const got = versionOf(path.join(staging, 'package', 'bin', path.basename(bin)));
-    if (got !== `v${version}`) throw new Error(`${spec}: expected v${version}, the binary says ${got}`);
-    // Swap in atomically, so an interrupted download never looks complete.
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(staging, dir);
-  } finally {
-    fs.rmSync(staging, { recursive: true, force: true });
-  }
-  return bin;
-}
+const nodeFor = (major) => nodeBinaries.nodeFor(major, { refresh });
+const RUN_TIMEOUT_S = Number(process.env.RUST_NET_MATRIX_TIMEOUT) || 900;
 
 // Runs the suite on `nodeBin`, streaming its output; resolves with the
 // counts from the test runner's summary.
-function runSuite(nodeBin) {
-  const dir = path.join(root, '__test__');
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort()
-    .map((f) => path.join('__test__', f));
+function runSuite(nodeBin, { placement, files }) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(nodeBin, ['--test', ...files], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so the watchdog ends the test files with it.
+    const child = spawn(nodeBin, ['--test', ...files], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, RUST_NET_ACCEPT_PLACEMENT: placement },
+    });
+    let timedOut = false;
+    const watchdog = setTimeout(() => {
+      timedOut = true;
+      console.error(`test-matrix: ${nodeBin}: still running after ${RUN_TIMEOUT_S} s; ending it`);
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }, RUN_TIMEOUT_S * 1000);
+    // Detached, it no longer gets the terminal's Ctrl-C: pass it on.
+    const forward = (sig) => {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', forward).once('SIGTERM', forward);
     let out = '';
     child.stdout.on('data', (chunk) => {
       out += chunk;
@@ -94,12 +76,14 @@ function runSuite(nodeBin) {
     });
     child.stderr.on('data', (chunk) => process.stderr.write(chunk));
     child.on('close', (code, signal) => {
+      clearTimeout(watchdog);
+      process.off('SIGINT', forward).off('SIGTERM', forward);
       const count = (name) => {
         const m = out.match(new RegExp(`^(?:#|ℹ) ${name} (\\d+)$`, 'm'));
         return m ? Number(m[1]) : null;
       };
       resolve({
-        status: code, signal, seconds: Math.round((Date.now() - started) / 1000),
+        status: code, signal: timedOut ? `timeout (${RUN_TIMEOUT_S} s)` : signal, seconds: Math.round((Date.now() - started) / 1000),
         tests: count('tests'), pass: count('pass'), fail: count('fail'),
         cancelled: count('cancelled'), skipped: count('skipped'),
       });
@@ -119,19 +103,21 @@ async function main() {
       continue;
     }
     const version = versionOf(nodeBin);
-    console.log(`\n=== Node ${version} (${nodeBin}) ===\n`);
-    const r = await runSuite(nodeBin);
-    const ok = r.status === 0 && r.fail === 0;
-    results.push({
-      major, version, ok,
-      note: `${r.pass ?? '?'}/${r.tests ?? '?'} passed, ${r.fail ?? '?'} failed` +
-        (r.cancelled ? `, ${r.cancelled} cancelled` : '') +
-        (r.skipped ? `, ${r.skipped} skipped` : '') +
-        (r.signal ? `, killed by ${r.signal}` : '') + ` (${r.seconds} s)`,
-    });
+    for (const pass of passes()) {
+      console.log(`\n=== Node ${version} (${nodeBin}), accept placement '${pass.placement}' ===\n`);
+      const r = await runSuite(nodeBin, pass);
+      const ok = r.status === 0 && r.fail === 0;
+      results.push({
+        major, version: `${version} ${pass.placement}`, ok,
+        note: `${r.pass ?? '?'}/${r.tests ?? '?'} passed, ${r.fail ?? '?'} failed` +
+          (r.cancelled ? `, ${r.cancelled} cancelled` : '') +
+          (r.skipped ? `, ${r.skipped} skipped` : '') +
+          (r.signal ? `, killed by ${r.signal}` : '') + ` (${r.seconds} s)`,
+      });
+    }
   }
   console.log('\ntest-matrix summary:');
-  for (const r of results) console.log(`  ${r.ok ? 'ok  ' : 'FAIL'} Node ${r.version.padEnd(9)} ${r.note}`);
+  for (const r of results) console.log(`  ${r.ok ? 'ok  ' : 'FAIL'} Node ${r.version.padEnd(20)} ${r.note}`);
   process.exit(results.every((r) => r.ok) ? 0 : 1);
 }
 

@@ -1,6 +1,11 @@
 //! Listening-socket set-up: create, configure, bind and listen with socket2,
 //! following what libuv does for Node so that every observable result (which
 //! call fails, with which errno, which options are set) is the same.
+//!
+//! Linux gets the single-syscall forms libuv uses there (`SOCK_NONBLOCK` at
+//! creation, `accept4`, the TCP_INFO accept-queue count, abstract socket
+//! names); other Unixes (macOS) get libuv's portable equivalents: `fcntl`
+//! after `socket`/`accept`, no queue count, and `EINVAL` for abstract names.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -28,6 +33,21 @@ pub struct Bound {
     /// it as the handle's "delayed error"), and Node's error messages and its
     /// `::` → `0.0.0.0` fallback depend on that. We keep the same split.
     pub delayed_error: i32,
+}
+
+/// A non-blocking, close-on-exec stream socket, as `uv__socket` makes it.
+/// socket2 sets close-on-exec (SOCK_CLOEXEC on Linux, FD_CLOEXEC right after
+/// `socket()` elsewhere), so a spawned child inherits nothing.
+#[cfg(target_os = "linux")]
+fn stream_socket(domain: Domain) -> io::Result<Socket> {
+    Socket::new(domain, Type::STREAM.nonblocking(), None)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stream_socket(domain: Domain) -> io::Result<Socket> {
+    let socket = Socket::new(domain, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
 }
 
 /// Parses an IP literal the way `uv_ip4_addr`/`uv_ip6_addr` do: IPv6 may carry
@@ -64,8 +84,7 @@ fn interface_index(name: &str) -> u32 {
 pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> Result<Bound, i32> {
     let addr = parse_ip(address, ipv6, port)?;
     let domain = if ipv6 { Domain::IPV6 } else { Domain::IPV4 };
-    // socket2 sets SOCK_CLOEXEC, so a spawned child inherits nothing.
-    let socket = Socket::new(domain, Type::STREAM.nonblocking(), None).map_err(|e| {
+    let socket = stream_socket(domain).map_err(|e| {
         // libuv maps "no IPv6 here" to EINVAL at bind time.
         if e.raw_os_error() == Some(libc::EAFNOSUPPORT) {
             UV_EINVAL
@@ -89,9 +108,15 @@ pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool, reuse_por
     Ok(Bound { socket, kind: Kind::Tcp, delayed_error })
 }
 
-/// `sizeof(sockaddr_un.sun_path)` on Linux: a pathname of exactly this many
-/// bytes is legal (the kernel does not need a terminating NUL).
-pub const SUN_PATH_LEN: usize = 108;
+/// `sizeof(sockaddr_un.sun_path)`: 108 on Linux, where a pathname of exactly
+/// this many bytes is legal (the kernel does not need a terminating NUL);
+/// 104 on macOS and the BSDs.
+pub const SUN_PATH_LEN: usize = {
+    // SAFETY: sockaddr_un is plain old data, valid when zeroed; this runs at
+    // compile time only to measure the field.
+    let addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    std::mem::size_of_val(&addr.sun_path)
+};
 
 /// A `sockaddr_un` for `name` laid out as libuv lays it out: pathnames use the
 /// whole structure's size; abstract names (leading NUL) only their length,
@@ -103,6 +128,10 @@ fn unix_addr(name: &[u8], pad_abstract: bool) -> Result<SockAddr, i32> {
     }
     let abstract_name = name[0] == 0;
     if !abstract_name && name.contains(&0) {
+        return Err(UV_EINVAL);
+    }
+    // Abstract names are Linux's; libuv refuses them elsewhere.
+    if abstract_name && !cfg!(target_os = "linux") {
         return Err(UV_EINVAL);
     }
     // SAFETY: `init` receives zeroed storage large enough for a sockaddr_un
@@ -131,7 +160,7 @@ fn unix_addr(name: &[u8], pad_abstract: bool) -> Result<SockAddr, i32> {
 /// name already cut the way the running Node does.
 pub fn bind_pipe(name: &[u8], pad_abstract: bool) -> Result<Bound, i32> {
     let addr = unix_addr(name, pad_abstract)?;
-    let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None).map_err(|e| uv_code(&e))?;
+    let socket = stream_socket(Domain::UNIX).map_err(|e| uv_code(&e))?;
     match socket.bind(&addr) {
         Ok(()) => Ok(Bound { socket, kind: Kind::Pipe, delayed_error: 0 }),
         // libuv reports a missing directory as EACCES (Windows compatibility).
@@ -206,6 +235,7 @@ pub fn listen(bound: &Bound, backlog: i32) -> Result<(), i32> {
 
 /// `accept4(2)` with the flags libuv uses, without asking for the peer
 /// address (JavaScript reads it lazily, as Node does).
+#[cfg(target_os = "linux")]
 pub fn accept(listener: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: null address pointers are allowed by accept4; `listener` is a
     // descriptor the caller keeps open for the duration of the call.
@@ -224,7 +254,32 @@ pub fn accept(listener: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `accept(2)`, then close-on-exec and non-blocking with `fcntl`, as libuv
+/// does where there is no `accept4` (macOS). The descriptor is owned (and so
+/// closed on error) before the `fcntl` calls.
+#[cfg(not(target_os = "linux"))]
+pub fn accept(listener: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: null address pointers are allowed by accept; `listener` is a
+    // descriptor the caller keeps open for the duration of the call.
+    let fd = unsafe { libc::accept(listener, std::ptr::null_mut(), std::ptr::null_mut()) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept just returned this descriptor and nothing else owns it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: F_GETFD/F_SETFD only read and set flags of the open descriptor
+    // owned above.
+    let fd_flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    // SAFETY: as above.
+    if fd_flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, fd_flags | libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    set_nonblocking(fd).map_err(|code| io::Error::from_raw_os_error(-code))?;
+    Ok(owned)
+}
+
 /// `tcpi_state` of a listening socket (the kernel's TCP_LISTEN).
+#[cfg(target_os = "linux")]
 const TCP_STATE_LISTEN: u8 = 10;
 
 /// How many connections wait in a TCP listener's accept queue, or None when
@@ -233,6 +288,7 @@ const TCP_STATE_LISTEN: u8 = 10;
 /// far cheaper than the accept4 that fails with EAGAIN at the end of every
 /// batch: the kernel allocates and frees a socket, inode and file for that
 /// failure (bench/RESULTS.md, experiment E1).
+#[cfg(target_os = "linux")]
 pub fn pending_connections(listener: RawFd) -> Option<usize> {
     // SAFETY: tcp_info is plain old data, valid when zeroed.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
@@ -252,6 +308,13 @@ pub fn pending_connections(listener: RawFd) -> Option<usize> {
         return None;
     }
     usize::try_from(info.tcpi_unacked).ok()
+}
+
+/// Elsewhere (macOS's TCP_CONNECTION_INFO has no accept-queue length) the
+/// kernel cannot say: the accept loop then lets accept() decide.
+#[cfg(not(target_os = "linux"))]
+pub fn pending_connections(_listener: RawFd) -> Option<usize> {
+    None
 }
 
 /// `fcntl(F_DUPFD_CLOEXEC)`: a new descriptor for the same socket, owned by
@@ -294,6 +357,34 @@ pub struct Options {
     pub non_blocking: bool,
 }
 
+/// `SO_ACCEPTCONN`: whether the socket is listening.
+#[cfg(target_os = "linux")]
+fn is_listener(sock: &socket2::SockRef<'_>) -> io::Result<bool> {
+    sock.is_listener()
+}
+
+/// `SO_ACCEPTCONN` where socket2 does not offer it (macOS has the option).
+#[cfg(not(target_os = "linux"))]
+fn is_listener(sock: &socket2::SockRef<'_>) -> io::Result<bool> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `value`, which we
+    // own; the descriptor is open for the duration of the borrow.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value != 0)
+}
+
 /// Reads the options of any open socket descriptor.
 pub fn inspect(fd: RawFd) -> Result<Options, i32> {
     if guess_kind(fd).is_none() {
@@ -314,7 +405,7 @@ pub fn inspect(fd: RawFd) -> Result<Options, i32> {
     }
     Ok(Options {
         reuse_address: sock.reuse_address().map_err(|e| uv_code(&e))?,
-        accepting: sock.is_listener().map_err(|e| uv_code(&e))?,
+        accepting: is_listener(&sock).map_err(|e| uv_code(&e))?,
         no_delay: if is_ip { sock.tcp_nodelay().ok() } else { None },
         keep_alive: sock.keepalive().map_err(|e| uv_code(&e))?,
         ipv6_only: if family == libc::AF_INET6 { sock.only_v6().ok() } else { None },
