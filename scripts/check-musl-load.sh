@@ -14,10 +14,11 @@ command -v musl-gcc >/dev/null || { echo "check-musl-load: musl-gcc is missing (
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# Every napi_*/node_api_* function the addon imports, failing with
-# napi_generic_failure if ever called.
+# Every napi_*/node_api_* function the addon imports, and the libuv ones
+# Node exports to addons (the event-loop placement's poll handle), failing
+# if ever called.
 readelf --dyn-syms -W "$addon" | awk '$7 == "UND" && $8 != "" { sub(/@.*/, "", $8); print $8 }' |
-  grep -E '^(napi_|node_api_)' | sort -u | sed 's/.*/int &(void) { return 9; }/' > "$work/stub.c"
+  grep -E '^(napi_|node_api_|uv_)' | sort -u | sed 's/.*/int &(void) { return 9; }/' > "$work/stub.c"
 cat > "$work/load.c" <<'EOF'
 #include <dlfcn.h>
 #include <stdio.h>
@@ -31,5 +32,5 @@ int main(int argc, char **argv) {
 EOF
 musl-gcc -O1 -rdynamic -o "$work/load" "$work/load.c" "$work/stub.c"
 needed=$(readelf -d -W "$addon" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
-echo "check-musl-load: $addon needs: $needed($(wc -l < "$work/stub.c") N-API imports stubbed)"
+echo "check-musl-load: $addon needs: $needed($(wc -l < "$work/stub.c") N-API and libuv imports stubbed)"
 "$work/load" "$(realpath "$addon")"
