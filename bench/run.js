@@ -1222,7 +1222,10 @@ async function main() {
   }
 }
 
-main().then(() => (THREADS_ROWS && !(ONLY_ROWS && ONLY_ROWS.length === 0) ? runThreads() : null)).catch((err) => {
+// The threads row runs after the others (never under --dry-run, which only
+// prints the plan).
+const runThreadsRow = () => THREADS_ROWS && !opt('dry-run') && !(ONLY_ROWS && ONLY_ROWS.length === 0);
+main().then(() => (runThreadsRow() ? runThreads() : null)).catch((err) => {
   console.error(`bench: ${err.stack || err}`);
   killAll();
   process.exit(1);
