@@ -69,10 +69,12 @@ for (const placement of ['runtime', 'event-loop']) {
 test('the option wins over RUST_NET_ACCEPT_PLACEMENT, which wins over the automatic choice', () => {
   const both = inChild(REPORT, { env: { RUST_NET_ACCEPT_PLACEMENT: 'runtime', OPT: 'event-loop' } }).out;
   assert.deepStrictEqual(both, { placement: 'event-loop', acceptThread: false });
-  const envOnly = inChild(REPORT, { env: { RUST_NET_ACCEPT_PLACEMENT: 'event-loop', OPT: undefined } }).out;
-  assert.deepStrictEqual(envOnly, { placement: 'event-loop', acceptThread: false });
-  const runtime = inChild(REPORT, { env: { RUST_NET_ACCEPT_PLACEMENT: 'runtime', OPT: undefined } }).out;
-  assert.deepStrictEqual(runtime, { placement: 'runtime', acceptThread: true });
+  const envOnly = inChild(REPORT, { env: { RUST_NET_ACCEPT_PLACEMENT: 'runtime', OPT: undefined } }).out;
+  assert.deepStrictEqual(envOnly, { placement: 'runtime', acceptThread: true });
+  const optionOnly = inChild(REPORT, { env: { RUST_NET_ACCEPT_PLACEMENT: undefined, OPT: 'runtime' } }).out;
+  assert.deepStrictEqual(optionOnly, { placement: 'runtime', acceptThread: true });
+  const neither = inChild(REPORT, { env: { RUST_NET_ACCEPT_PLACEMENT: undefined, OPT: undefined } }).out;
+  assert.deepStrictEqual(neither, { placement: 'event-loop', acceptThread: false });
 });
 
 test('the event-loop placement never starts the accept thread', () => {
@@ -87,18 +89,16 @@ test('an unknown RUST_NET_ACCEPT_PLACEMENT warns once with its own code and mean
   assert.match(r.stderr, /RUST_NET_BAD_ACCEPT_PLACEMENT/);
 });
 
-test('a process confined to one CPU accepts on the event loop by default', { skip: !hasTaskset() && 'taskset is not installed' }, () => {
+test('the automatic choice is the event loop, with or without a spare core; autoPlacement() reports the CPUs', { skip: !hasTaskset() && 'taskset is not installed' }, () => {
+  const native = JSON.stringify(path.join(root, 'lib/native'));
+  const pinned = inChild(`console.log(JSON.stringify(require(${native}).autoPlacement()))`,
+                         { prefix: ['taskset', '-c', '0'] }).out;
+  assert.deepStrictEqual(pinned, { placement: 'event-loop', usableCpus: 1 });
   const r = inChild(REPORT, { env: { RUST_NET_ACCEPT_PLACEMENT: undefined, OPT: undefined }, prefix: ['taskset', '-c', '0'] });
   assert.deepStrictEqual(r.out, { placement: 'event-loop', acceptThread: false });
-  const auto = inChild(`console.log(JSON.stringify(require(${JSON.stringify(path.join(root, 'lib/native'))}).autoPlacement()))`,
-                       { prefix: ['taskset', '-c', '0'] }).out;
-  assert.deepStrictEqual(auto, { placement: 'event-loop', usableCpus: 1 });
-});
-
-test('the automatic choice follows the CPUs the process may use', () => {
   const { placement, usableCpus } = autoPlacement();
+  assert.strictEqual(placement, 'event-loop');
   assert.ok(usableCpus > 0 && usableCpus <= require('os').cpus().length, String(usableCpus));
-  assert.strictEqual(placement, usableCpus < 2 ? 'event-loop' : 'runtime');
 });
 
 test('an acceptPlacement that is not a placement throws as Node throws for bad option values', () => {

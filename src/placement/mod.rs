@@ -3,15 +3,13 @@
 //! ([`event_loop`]). Both keep the same ownership rules ([`crate::acceptor`]);
 //! they differ only in who calls `accept4` and how JavaScript is told.
 //!
-//! The accept thread pays off only when it has a core to itself *and*
-//! connections arrive in bursts (its batches then save the event loop work);
-//! a lone connection, or a process without a spare core, pays a cross-thread
-//! wake-up and a context switch per hand-off instead (bench/RESULTS.md).
+//! The accept thread costs a cross-thread wake-up and, without a spare core,
+//! a context switch per hand-off; accepting on the event loop, which
+//! batches as well (TCP_INFO count), measured as fast or faster in both
+//! regimes, so it is the automatic choice (bench/RESULTS.md).
 
 pub mod event_loop;
 pub mod runtime_thread;
-
-use std::sync::OnceLock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
@@ -38,21 +36,18 @@ impl Placement {
     }
 }
 
-/// The placement chosen for this process when none is forced: decided once,
-/// from the CPUs the process may really use.
+/// The placement a server gets when none is forced: the event loop, with
+/// or without a spare core. Measured on a 2-CPU machine in both regimes
+/// (bench/RESULTS.md, "Accept placements"): with the server confined to one
+/// CPU, and with a core to spare, accepting on the event loop served as
+/// many or more connections per second at 1, 32 and 256 in flight, cost the
+/// process less CPU per connection, and answered sequential connections as
+/// fast or faster; the accept thread led only the median latency with 32
+/// connecting at once and a spare core. So the automatic choice does not
+/// depend on [`usable_cpus`]; that is reported (`autoPlacement()`) to help
+/// decide when forcing the runtime placement is worth measuring.
 pub fn automatic() -> Placement {
-    static CHOICE: OnceLock<Placement> = OnceLock::new();
-    *CHOICE.get_or_init(|| choose(usable_cpus()))
-}
-
-/// The rule behind [`automatic`]: with less than two CPUs' worth of time
-/// the accept thread can only take turns with the event loop.
-pub fn choose(cpus: f64) -> Placement {
-    if cpus < 2.0 {
-        Placement::EventLoop
-    } else {
-        Placement::Runtime
-    }
+    Placement::EventLoop
 }
 
 /// How many CPUs' worth of time this process may use: the CPUs of its
@@ -138,9 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn one_cpu_accepts_on_the_event_loop() {
-        assert_eq!(choose(1.0), Placement::EventLoop);
-        assert_eq!(choose(1.5), Placement::EventLoop);
-        assert_eq!(choose(2.0), Placement::Runtime);
+    fn the_automatic_choice_is_the_event_loop() {
+        assert_eq!(automatic(), Placement::EventLoop);
     }
 }
