@@ -116,3 +116,14 @@ test('an acceptPlacement that is not a placement throws as Node throws for bad o
 function hasTaskset() {
   return spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 }
+
+test('a server with a blockList accepts on the runtime thread unless told otherwise, so refusals never wake the event loop', () => {
+  const body = (opt) => `
+    const rn = require(${JSON.stringify(root)});
+    const { placementOf } = require(${JSON.stringify(path.join(root, 'lib/handle'))});
+    const s = rn.createServer({ blockList: new (require('net').BlockList)(), ${opt} });
+    s.listen(0, '127.0.0.1', () => { console.log(JSON.stringify(placementOf(s._handle))); s.close(); });`;
+  const env = { RUST_NET_ACCEPT_PLACEMENT: undefined };
+  assert.strictEqual(inChild(body(''), { env }).out, 'runtime');
+  assert.strictEqual(inChild(body("acceptPlacement: 'event-loop'"), { env }).out, 'event-loop');
+});

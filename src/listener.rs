@@ -163,8 +163,13 @@ impl Listener {
         }
         let placement = match Placement::parse(placement.as_deref().unwrap_or("auto")) {
             // PROXY headers are read on the runtime, never on the event
-            // loop, so such a server accepts there too.
+            // loop, so such a server accepts there too; and a server that
+            // refuses peers (blockList) does so there by default, so that a
+            // flood of them never wakes the event loop (bench/RESULTS.md,
+            // admission): accepting on the event loop would refuse them
+            // on the JavaScript thread.
             Ok(_) if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => Placement::Runtime,
+            Ok(None) if self.admission.is_some() => Placement::Runtime,
             Ok(choice) => choice.unwrap_or_else(placement::automatic),
             Err(()) => return Ok(errno::UV_EINVAL),
         };
