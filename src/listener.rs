@@ -297,21 +297,26 @@ impl Listener {
         }
     }
 
-    /// Stops listening now: when this returns the port (or path) is free, and
-    /// connections accepted but not yet handed to JavaScript are closed.
-    pub fn close(&mut self, env: &Env) -> Result<()> {
-        // First, while the claim counter is alive: untaken connections go to
-        // the other members of a shared socket.
+    /// Stops accepting, in the order ownership needs: untaken connections
+    /// go to the other members of a shared socket while the claim counter is
+    /// alive; the poll handle leaves libuv's epoll before the socket closes;
+    /// then the socket and what JavaScript never took are closed.
+    fn stop_accepting(&mut self) {
         if let Some(seat) = self.share.take() {
             seat.release();
         }
-        // The poll handle leaves libuv's epoll before the socket closes.
         if let Some(poll) = self.loop_poll.take() {
             poll.close();
         }
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.shutdown();
         }
+    }
+
+    /// Stops listening now: when this returns the port (or path) is free, and
+    /// connections accepted but not yet handed to JavaScript are closed.
+    pub fn close(&mut self, env: &Env) -> Result<()> {
+        self.stop_accepting();
         self.bound = None;
         if let Some(claim) = self.claim.take() {
             // shutdown() settled the last batch and let go of its memory.
@@ -371,15 +376,7 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Some(seat) = self.share.take() {
-            seat.release();
-        }
-        if let Some(poll) = self.loop_poll.take() {
-            poll.close();
-        }
-        if let Some(acceptor) = self.acceptor.take() {
-            acceptor.shutdown();
-        }
+        self.stop_accepting();
     }
 }
 
