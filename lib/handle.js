@@ -20,6 +20,7 @@ const kClosed = Symbol('rust-net.closed');
 const kClaimed = Symbol('rust-net.claimed');
 const kPlacement = Symbol('rust-net.placement');
 const kAdmission = Symbol('rust-net.admission');
+const kBlockSync = Symbol('rust-net.blockSync');
 
 // What a PROXY header said, by the client handle it came with.
 const proxyHeaders = new WeakMap();
@@ -208,17 +209,30 @@ function watchBlockList(server, listener) {
     }
   }
   users.add(sync);
-  let maxConnections = server.maxConnections;
-  Object.defineProperty(server, 'maxConnections', {
+  // One accessor per server, whatever number of listen()s: it syncs the
+  // listener of the current one.
+  if (server[kBlockSync] === undefined) watchProperty(server, 'maxConnections', () => server[kBlockSync]());
+  server[kBlockSync] = sync;
+  return () => users.delete(sync);
+}
+
+// Makes `object[name]` an accessor that keeps its value and calls
+// `onSet(value)` (with `this`) after each assignment. An accessor put there
+// before (another rust-net feature watching the same property) keeps
+// working: its getter serves reads and its setter runs first.
+function watchProperty(object, name, onSet) {
+  const prior = Object.getOwnPropertyDescriptor(object, name);
+  let value = object[name];
+  Object.defineProperty(object, name, {
     configurable: true,
     enumerable: true,
-    get() { return maxConnections; },
-    set(value) {
-      maxConnections = value;
-      sync();
+    get: prior?.get ?? (() => value),
+    set(next) {
+      if (prior?.set) prior.set.call(this, next);
+      else value = next;
+      onSet.call(this, next);
     },
   });
-  return () => users.delete(sync);
 }
 
 // Applies `options` (lib/options.js admissionOptions) to a Rust handle
@@ -412,5 +426,6 @@ module.exports = {
   setPlacement,
   shareLoadOf,
   shareStatsOf,
+  watchProperty,
   takeOverHandle,
 };

@@ -5,7 +5,7 @@
 // each shared server's load to the dispatcher, and threadShareStats().
 
 const { LOAD_CONNECTIONS, LOAD_MAX } = require('./listener');
-const { shareLoadOf, shareStatsOf } = require('./handle');
+const { shareLoadOf, shareStatsOf, watchProperty } = require('./handle');
 
 const kLoad = Symbol('rust-net.shareLoad');
 
@@ -32,26 +32,8 @@ function trackLoad(server) {
   const load = shareLoadOf(server._handle);
   if (load === null) return;
   if (server[kLoad] === undefined) {
-    let connections = server._connections;
-    let max = server.maxConnections;
-    Object.defineProperty(server, '_connections', {
-      configurable: true,
-      enumerable: true,
-      get() { return connections; },
-      set(value) {
-        connections = value;
-        this[kLoad][LOAD_CONNECTIONS] = value;
-      },
-    });
-    Object.defineProperty(server, 'maxConnections', {
-      configurable: true,
-      enumerable: true,
-      get() { return max; },
-      set(value) {
-        max = value;
-        this[kLoad][LOAD_MAX] = dropsAt(value);
-      },
-    });
+    watchProperty(server, '_connections', function(value) { this[kLoad][LOAD_CONNECTIONS] = value; });
+    watchProperty(server, 'maxConnections', function(value) { this[kLoad][LOAD_MAX] = dropsAt(value); });
   }
   server[kLoad] = load;
   load[LOAD_CONNECTIONS] = server._connections;
