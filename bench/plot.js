@@ -19,8 +19,8 @@ function esc(s) {
 
 const MARKERS = ['circle', 'diamond', 'triangle', 'square'];
 
-function marker(kind, cx, cy) {
-  const c = `fill="#ffffff" stroke="#000000" stroke-width="1.3"`;
+function marker(kind, cx, cy, fill = '#ffffff') {
+  const c = `fill="${fill}" stroke="#000000" stroke-width="1.3"`;
   const x = cx.toFixed(1);
   const y = cy.toFixed(1);
   switch (kind) {
@@ -38,7 +38,13 @@ function renderSvg(panelsArg, title, opts = {}) {
   const primary = opts.primary || 'rust';
   const others = (opts.variants || []).filter((v) => v !== primary);
   const labels = opts.labels || {};
-  const kinds = Object.fromEntries(others.map((v, i) => [v, MARKERS[Math.min(i, MARKERS.length - 1)]]));
+  // opts.fills: a fill colour per variant (filled markers for other
+  // runtimes); a filled variant's marker kind cycles separately.
+  const fills = opts.fills || {};
+  const open = others.filter((v) => !fills[v]);
+  const filled = others.filter((v) => fills[v]);
+  const kinds = Object.fromEntries([...open.map((v, i) => [v, MARKERS[Math.min(i, MARKERS.length - 1)]]),
+                                    ...filled.map((v, i) => [v, MARKERS[(MARKERS.length - 1 - i + MARKERS.length) % MARKERS.length]])]);
 
   // Figures in the order they first appear, each with its row in every panel.
   const figures = [];
@@ -78,7 +84,7 @@ function renderSvg(panelsArg, title, opts = {}) {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
            `viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="${left}" y="20" font-size="14" font-weight="bold">${esc('rust-net / node:net (ratio of medians)')}</text>`);
+  out.push(`<text x="${left}" y="20" font-size="14" font-weight="bold">${esc(opts.heading || 'rust-net / node:net (ratio of medians)')}</text>`);
   out.push(`<text x="${left}" y="38" fill="#555555">${esc(title)}</text>`);
   // grid
   for (let v = 0; v <= xmax + 1e-9; v += 0.25) {
@@ -106,7 +112,7 @@ function renderSvg(panelsArg, title, opts = {}) {
       }
       for (const v of others) {
         const rv = r.ratios ? r.ratios[v] : null;
-        if (rv != null) out.push(marker(kinds[v], x(rv), y + rowH / 2));
+        if (rv != null) out.push(marker(kinds[v], x(rv), y + rowH / 2, fills[v]));
       }
       if (ratio != null) {
         const tx = Math.max(x(ratio) + (ratio > xmax ? 6 : 0), ...others.map((v) => (r.ratios && r.ratios[v] != null ? x(r.ratios[v]) + 4 : 0))) + 5;
@@ -129,7 +135,7 @@ function renderSvg(panelsArg, title, opts = {}) {
   out.push(`<text x="${lx}" y="${legendY}" fill="#555555">${esc(barText)}</text>`);
   lx += barText.length * 6.2 + 16;
   for (const v of others) {
-    out.push(marker(kinds[v], lx + 5, legendY - 4));
+    out.push(marker(kinds[v], lx + 5, legendY - 4, fills[v]));
     out.push(`<text x="${lx + 14}" y="${legendY}" fill="#555555">${esc(labels[v] || v)}</text>`);
     lx += 14 + String(labels[v] || v).length * 6.5 + 16;
   }

@@ -14,12 +14,19 @@
 //             `taskset -c <S>`, the load generator (loadgen or wrk) to another
 //             with `taskset -c <L>`: the server has no spare core.
 //
+// The same programs also run on Bun's and Deno's node:net and node:http
+// (variants bun and deno: their official binaries from the npm registry,
+// cached like test:matrix's Node binaries; skipped with a message where they
+// cannot be had), and on rust-net with shareAcrossThreads on two worker
+// threads (variant threads, accept-and-serve and http rows only).
+//
 // It reports the median of each figure over the rounds and the ratios
-// rust-net / node:net per variant, one table per regime and one table of
+// variant / node:net per variant, one table per regime and one table of
 // ratios across regimes.
 //
 //   node bench/run.js [--quick] [--rounds N] [--only row,row]
-//                     [--regime unpinned,pinned] [--variants node,auto,runtime,event-loop]
+//                     [--regime unpinned,pinned] [--variants node,auto,runtime,event-loop,bun,deno,threads]
+//                     [--peers]
 //                     [--cpus S,L] [--exp DIR[,DIR2]] [--max-minutes M]
 //                     [--no-write] [--write] [--no-check] [--check]
 //
@@ -34,6 +41,16 @@
 //           unset: the default a user gets), runtime and event-loop (rust-net
 //           with RUST_NET_ACCEPT_PLACEMENT=runtime / event-loop in the server's
 //           environment). node is always measured: every ratio is against it.
+//           bun and deno: the same server program on Bun's and Deno's own
+//           node:net / node:http (every row but cluster; BENCH_BUN=/path and
+//           BENCH_DENO=/path use a given binary). threads: rust-net (auto)
+//           with BENCH_SERVER_THREADS=2 — two worker threads, shareAcrossThreads
+//           on the one port (churn and http rows). Default: all but
+//           event-loop, which is what auto chooses on every machine since
+//           38d14fa (--variants ... adds it back), to keep a full run near
+//           25 minutes.
+// --peers   short for --variants node,auto,bun,deno,threads (a quicker run of
+//           the comparison with the other runtimes)
 // --cpus    the server's and the load generator's CPU in the pinned regime
 //           (default: the first two CPUs this process may use).
 // --quick   fewer rounds, shorter runs; does not touch RESULTS.md unless --write
@@ -139,21 +156,32 @@ const VARIANTS = {
   'event-loop': { label: 'event-loop', impl: 'rust', placement: 'event-loop' },
   exp: { label: 'exp', impl: 'exp', placement: null, dir: EXP_DIRS[0] },
   exp2: { label: 'exp2', impl: 'exp2', placement: null, dir: EXP_DIRS[1] },
+  // Other runtimes: their own node:net / node:http run the same program
+  // (impl 'net'); `bin` is filled in by resolvePeers(). No cluster row: Deno
+  // has no node:cluster and Bun's is not Node's round-robin.
+  bun: { label: 'Bun', impl: 'net', runtime: 'bun', placement: null, rows: ['churn', 'latency', 'echo', 'http', 'memory'] },
+  deno: { label: 'Deno', impl: 'net', runtime: 'deno', placement: null, rows: ['churn', 'latency', 'echo', 'http', 'memory'] },
+  // rust-net sharing its port across two event loops (shareAcrossThreads).
+  threads: { label: 'rust-net ×2 threads', impl: 'rust', placement: null, threads: 2, rows: ['churn', 'http'] },
 };
+const PEERS = ['bun', 'deno'];
 // --impls net,rust (older spelling) means --variants node,auto.
 const LEGACY = { net: 'node', rust: 'auto' };
 let VARS = optVal('variants', null) ? list(optVal('variants')) :
   optVal('impls', null) ? list(optVal('impls')).map((v) => LEGACY[v] || v) :
-  ['node', 'auto', 'runtime', 'event-loop'];
-for (const v of VARS) if (!VARIANTS[v] || (v.startsWith('exp') && !VARIANTS[v].dir)) die(`unknown variant ${v} (variants: node auto runtime event-loop; exp with --exp)`);
+  opt('peers') ? ['node', 'auto', 'bun', 'deno', 'threads'] :
+  ['node', 'auto', 'runtime', 'bun', 'deno', 'threads'];
+for (const v of VARS) if (!VARIANTS[v] || (v.startsWith('exp') && !VARIANTS[v].dir)) die(`unknown variant ${v} (variants: node auto runtime event-loop bun deno threads; exp with --exp)`);
 if (!VARS.includes('node')) VARS.unshift('node'); // every ratio is against node:net
 for (const [i, d] of EXP_DIRS.entries()) if (!VARS.includes(i ? 'exp2' : 'exp')) VARS.push(i ? 'exp2' : 'exp');
 VARS = [...new Set(VARS)];
-if (VARS.length > 6) die('at most six variants');
-const RUST_VARS = VARS.filter((v) => v !== 'node');
+if (VARS.length > 8) die('at most eight variants');
+let RUST_VARS = VARS.filter((v) => v !== 'node');
 // The variant whose ratios are held against the targets: the automatic choice.
 const PRIMARY = RUST_VARS.includes('auto') ? 'auto' : RUST_VARS[0];
 const LABEL = (v) => VARIANTS[v].label;
+// The variants that run `row`.
+const rowVars = (row) => VARS.filter((v) => !VARIANTS[v].rows || VARIANTS[v].rows.includes(row));
 
 const MAX_MINUTES = Number(optVal('max-minutes', QUICK ? 30 : 75));
 
@@ -277,6 +305,35 @@ function ensureAddon() {
   }
 }
 
+// Finds (or downloads, unless `dryRun`) Bun's and Deno's binaries for the
+// peer variants; a peer that cannot be had is dropped with a message.
+function resolvePeers(dryRun) {
+  const { peerFor, cacheDir } = require('../scripts/node-binaries');
+  for (const name of PEERS.filter((v) => VARS.includes(v))) {
+    const given = process.env[`BENCH_${name.toUpperCase()}`];
+    let found;
+    if (given) {
+      const r = spawnSync(given, ['--version'], { encoding: 'utf8' });
+      found = r.status === 0 ? { bin: given, version: r.stdout.trim().replace(/^deno /, '').split(/\s/)[0] } :
+        { why: `BENCH_${name.toUpperCase()}=${given} does not run` };
+    } else if (dryRun) {
+      const exe = path.join(cacheDir, name, 'package', name === 'bun' ? path.join('bin', 'bun') : 'deno');
+      found = fs.existsSync(exe) ? { bin: exe, version: '(cached)' } : { bin: exe, version: '(to be downloaded from npm)' };
+    } else {
+      found = peerFor(name);
+    }
+    if (found.why) {
+      log(`bench: skipping ${LABEL(name)}: ${found.why}`);
+      results.skipped.push(name);
+      VARS = VARS.filter((v) => v !== name);
+      RUST_VARS = RUST_VARS.filter((v) => v !== name);
+      continue;
+    }
+    VARIANTS[name].bin = found.bin;
+    VARIANTS[name].version = found.version;
+  }
+}
+
 function ensureLoadgen() {
   const src = path.join(LOADGEN_DIR, 'src', 'main.rs');
   const stale = !fs.existsSync(LOADGEN) ||
@@ -326,6 +383,7 @@ function machineInfo(regimes) {
     cgroupCpuMax: cgroupCpuMax(),
     pinnedCpus: pinned ? { server: pinned.serverCpu, load: pinned.loadCpu } : null,
     placementEnvOfHarness: process.env[PLACEMENT_VAR] ?? null,
+    peers: Object.fromEntries(PEERS.filter((v) => VARS.includes(v)).map((v) => [v, VARIANTS[v].version])),
   };
 }
 
@@ -345,6 +403,8 @@ function serverEnv(variant) {
   const placement = VARIANTS[variant].placement;
   if (placement) env[PLACEMENT_VAR] = placement;
   else delete env[PLACEMENT_VAR];
+  if (VARIANTS[variant].threads) env.BENCH_SERVER_THREADS = String(VARIANTS[variant].threads);
+  else delete env.BENCH_SERVER_THREADS;
   return env;
 }
 
@@ -352,13 +412,18 @@ function serverEnv(variant) {
 // with RLIMIT_NOFILE raised to the hard limit in the spawning shell; resolves
 // once it listens, after checking it runs where and as it should.
 async function startServer(variant, mode, port, regime) {
-  const { impl } = VARIANTS[variant];
+  const { impl, runtime } = VARIANTS[variant];
   const nodeArgs = ['--expose-gc'];
   // The http and cluster apps are plain http.createServer programs; rust-net
   // takes them over the way a user would: node -r rust-net/register.
   if (impl !== 'net' && (mode === 'http' || mode === 'cluster')) nodeArgs.push('-r', registerPath(impl));
+  // Bun and Deno run the same file: Bun as it is (Bun.gc stands in for
+  // --expose-gc), Deno with its Node compatibility for a CommonJS file.
+  const runner = runtime === 'bun' ? [VARIANTS[variant].bin] :
+    runtime === 'deno' ? [VARIANTS[variant].bin, 'run', '-A', '--no-lock', '--unstable-detect-cjs', '--v8-flags=--expose-gc'] :
+    [process.execPath, ...nodeArgs];
   const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
-  const [cmd, args] = onCpu(regime.serverCpu, 'sh', ['-c', script, 'sh', process.execPath, ...nodeArgs,
+  const [cmd, args] = onCpu(regime.serverCpu, 'sh', ['-c', script, 'sh', ...runner,
                                                       path.join(BENCH, 'server.js'), impl, mode, String(port)]);
   const child = track(spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: serverEnv(variant) }));
   const pending = new Map();
@@ -392,6 +457,12 @@ async function startServer(variant, mode, port, regime) {
   }
   if (impl !== 'net' && (mode === 'http' || mode === 'cluster') && !identity.registered) {
     problems.push('is not on rust-net (register did not take)');
+  }
+  if (identity.runtime && !identity.runtime.startsWith(runtime || 'node')) {
+    problems.push(`runs on ${identity.runtime}, not ${runtime}`);
+  }
+  if ((identity.threads || 1) !== (VARIANTS[variant].threads || 1)) {
+    problems.push(`serves on ${identity.threads || 1} threads, not ${VARIANTS[variant].threads}`);
   }
   if (problems.length) {
     await stop();
@@ -560,6 +631,10 @@ async function windowed(ctx, args, seconds) {
 
 async function rowLatency(ctx) {
   const { port } = ctx;
+  if (ctx.srv.identity.stampClock === false) {
+    log(`${ctx.tag} latency skipped: no CLOCK_MONOTONIC for its stamps (bench/server.js needs /proc/timer_list, root only)`);
+    return;
+  }
   const r1 = await windowed(ctx, ['churn', '--port', port, '--concurrency', 1, '--stamp',
                                   '--max', CFG.latencyCount, '--duration', 10], 10);
   ctx.record('latency.c1.p50', r1.latency.p50_us, { foreign: r1.foreign });
@@ -814,7 +889,7 @@ function summarize(regimeName) {
                 // kept for older readers of results.json: node:net and the primary variant
                 net: med.node, rust: med[PRIMARY], pairedRatio: paired[PRIMARY],
                 foreign: foreign.length ? { median: median(foreign), max: Math.max(...foreign) } : null,
-                spread, n: Math.min(...VARS.map((v) => vals[v].length)) });
+                spread, n: Math.min(...VARS.filter((v) => vals[v].length).map((v) => vals[v].length)) });
   }
   return rows;
 }
@@ -866,7 +941,31 @@ function crossTable(summaries) {
       return miss ? `${fr(x)} ✗` : fr(x);
     }).join(' | ')} |`);
   }
-  lines.push('', `Ratios rust-net / node:net of the medians; ✗: the automatic choice (${LABEL(PRIMARY)}) misses the target.`);
+  lines.push('', `Ratios variant / node:net of the medians; ✗: the automatic choice (${LABEL(PRIMARY)}) misses the target.`);
+  return lines.join('\n');
+}
+
+// rust-net against the other runtimes on the rows the targets name: each
+// variant ÷ node:net, and rust-net (one loop, and two threads sharing the
+// port) ÷ Bun and ÷ Deno.
+const PEER_KEYS = ['churn.c32', 'http.close.c32'];
+function peerTable(summaries) {
+  const have = (v) => RUST_VARS.includes(v);
+  if (!PEERS.some(have)) return null;
+  const rust = [PRIMARY, 'threads'].filter(have);
+  const peers = PEERS.filter(have);
+  const head = ['regime', 'figure', ...[PRIMARY, 'threads', ...PEERS].filter(have).map((v) => `${LABEL(v)}/node`),
+                ...rust.flatMap((r) => peers.map((p) => `${LABEL(r)}/${LABEL(p)}`))];
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`];
+  for (const [g, rows] of summaries) {
+    for (const key of PEER_KEYS) {
+      const r = rows.find((x) => x.key === key);
+      if (!r) continue;
+      const q = (a, b) => (r.med[a] != null && r.med[b] ? fr(r.med[a] / r.med[b]) : '—');
+      lines.push(`| ${g} | ${r.label} | ${[PRIMARY, 'threads', ...PEERS].filter(have).map((v) => fr(r.ratios[v])).join(' | ')} | ` +
+                 `${rust.flatMap((a) => peers.map((b) => q(a, b))).join(' | ')} |`);
+    }
+  }
   return lines.join('\n');
 }
 
@@ -967,6 +1066,8 @@ function variantText() {
   return VARS.map((v) => {
     const d = VARIANTS[v];
     if (v === 'node') return 'node:net: Node\'s own server';
+    if (d.runtime) return `${d.label}: ${d.label} ${d.version}'s own node:net / node:http`;
+    if (d.threads) return `${d.label}: rust-net (automatic placement) on ${d.threads} worker threads with shareAcrossThreads`;
     if (d.impl !== 'rust') return `${d.label}: rust-net from ${d.dir}, automatic placement`;
     return d.placement ? `${d.label}: rust-net with ${PLACEMENT_VAR}=${d.placement}` :
       `${d.label}: rust-net with ${PLACEMENT_VAR} unset (its automatic choice)`;
@@ -997,12 +1098,14 @@ function writeResults(regimes, summaries, svg) {
       `above 0.15 cores (median) in ${m.busyRows.length} figures: ${[...new Set(m.busyRows.map((k) => k.replace(/\.[^ ]*$/, '')))].join(', ')} ` +
       '(the "other CPU" column of each regime\'s spread table)' : 'below 0.15 cores (median) in every row'} |`,
     '',
-    '![ratios rust-net / node:net](ratios.svg)',
+    '![ratios to node:net](ratios.svg)',
     '',
-    '### Ratios rust-net / node:net, every regime',
+    '### Ratios to node:net, every regime',
     '',
     crossTable(summaries),
   ];
+  const pt = peerTable(summaries);
+  if (pt) parts.push('', '### rust-net, Bun and Deno on the target rows', '', pt);
   for (const regime of regimes) {
     const rows = summaries.find(([g]) => g === regime.name)[1];
     parts.push('', `### ${regime.name}`, '', regimeText(regime), '', markdownTable(rows), '',
@@ -1065,16 +1168,15 @@ function warmUp(row, regime, port) {
 // Round r's order: the variants rotated by floor(r / 2), reversed in odd
 // rounds, so each variant is measured early and late, before and after each
 // other one.
-function roundOrder(r) {
-  const k = Math.floor(r / 2) % VARS.length;
-  const order = [...VARS.slice(k), ...VARS.slice(0, k)];
+function roundOrder(r, vars) {
+  const k = Math.floor(r / 2) % vars.length;
+  const order = [...vars.slice(k), ...vars.slice(0, k)];
   return r % 2 ? order.reverse() : order;
 }
 
 // A rough duration, in seconds, from the windows and a per-window overhead
 // (sampling, process start-up) measured on the 2-CPU development machine.
 function estimateSeconds(regimes) {
-  const n = VARS.length;
   const per = {
     churn: 3 * (CFG.churnSeconds + 0.25),
     latency: CFG.latencyCount * 130e-6 + CFG.churnSeconds + 0.5,
@@ -1089,7 +1191,7 @@ function estimateSeconds(regimes) {
     for (const row of regime.rows) {
       if ((row === 'http' || row === 'cluster') && !results.wrk) continue;
       const rounds = row === 'memory' ? Math.min(CFG.rounds, CFG.memoryRounds) : CFG.rounds;
-      s += n * (warm[row] + rounds * per[row]);
+      s += rowVars(row).length * (warm[row] + rounds * per[row]);
     }
     if (CHECK_FLAG && !ONLY) s += 3 * CFG.churnSeconds + 2 * CFG.echoSeconds + 1 + (results.wrk ? 3 * CFG.httpSeconds : 0) + 3;
   }
@@ -1116,6 +1218,7 @@ async function main() {
   const regimes = makeRegimes();
   if (!regimes.length) die('no regime to run');
   ensureAddon();
+  resolvePeers(opt('dry-run'));
   ensureLoadgen();
   results.machine = machineInfo(regimes);
   results.config = { quick: QUICK, ...CFG, regimes: regimes.map((r) => ({ ...r })), variants: VARS, primary: PRIMARY };
@@ -1155,19 +1258,21 @@ async function main() {
       if ((row === 'http' || row === 'cluster') && !results.wrk) continue;
       const fn = ROW_FNS[row];
       const rounds = row === 'memory' ? Math.min(CFG.rounds, CFG.memoryRounds) : CFG.rounds;
-      log(`bench: ${regime.name} ${row} (${rounds} rounds, ${VARS.length} variants)`);
+      const vars = rowVars(row);
+      log(`bench: ${regime.name} ${row} (${rounds} rounds, ${vars.length} variants)`);
       const servers = {};
       const ports = {};
       try {
         if (row !== 'memory') {
           for (const [i, v] of VARS.entries()) {
+            if (!vars.includes(v)) continue;
             ports[v] = PORTS[row] + regime.portOffset + 10 * i;
             servers[v] = await startServer(v, MODES[row], ports[v], regime);
             await warmUp(row, regime, ports[v]);
           }
         }
         for (let round = 0; round < rounds; round++) {
-          for (const v of roundOrder(round)) await fn(context(regime, v, round, servers[v], ports[v]));
+          for (const v of roundOrder(round, vars)) await fn(context(regime, v, round, servers[v], ports[v]));
         }
       } finally {
         for (const srv of Object.values(servers)) await srv.stop();
@@ -1192,9 +1297,11 @@ async function main() {
     if (pc) log(`\nbench: ${name}: ${pc}`);
   }
   log('');
-  log('## Ratios rust-net / node:net, every regime');
+  log('## Ratios to node:net, every regime');
   log('');
   log(crossTable(summaries));
+  const pt = peerTable(summaries);
+  if (pt) log(`\n## rust-net, Bun and Deno on the target rows\n\n${pt}`);
   log('');
   log(`bench: took ${m.minutes} minutes; load average at end ${m.loadEnd}`);
   const busyRows = summaries.flatMap(([g, rows]) => rows.filter((r) => r.foreign && r.foreign.median > 0.15).map((r) => `${g} ${r.key}`));
@@ -1210,7 +1317,9 @@ async function main() {
                    JSON.stringify({ ...results, summary: Object.fromEntries(summaries) }, null, 1));
   const svg = renderSvg(summaries.map(([name, rows]) => ({ name, rows })),
                         `Node ${m.node}, ${m.nproc} CPUs (${m.virt}), rust-net ${m.commit}, ${m.date}`,
-                        { variants: RUST_VARS, primary: PRIMARY, labels: Object.fromEntries(RUST_VARS.map((v) => [v, LABEL(v)])) });
+                        { variants: RUST_VARS, primary: PRIMARY, labels: Object.fromEntries(RUST_VARS.map((v) => [v, LABEL(v)])),
+                          fills: { bun: '#f0a030', deno: '#3070c0', threads: '#000000' },
+                          heading: 'ratio of medians to node:net: rust-net, Bun, Deno' });
   const complete = !ONLY && REGIMES.length === 2 && regimes.length === 2 && !optVal('variants', null) && !optVal('impls', null);
   if (WRITE && complete) {
     writeResults(regimes, summaries, svg);

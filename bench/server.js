@@ -23,6 +23,15 @@
 //            (workers inherit the primary's execArgv and environment, so also
 //            RUST_NET_ACCEPT_PLACEMENT and the CPU affinity).
 //
+// The same program runs unchanged on Bun's and Deno's node:net and node:http
+// (bench/run.js starts it as `bun bench/server.js net ...` and
+// `deno run -A --unstable-detect-cjs bench/server.js net ...`: their 'net' is
+// their own node:net).
+//
+// BENCH_SERVER_THREADS=N (rust only; serve, stamp, echo and http): N worker
+// threads each run the server with shareAcrossThreads on the one port, the
+// main thread only counts and answers the harness.
+//
 // The accept placement of rust-net comes from the environment
 // (RUST_NET_ACCEPT_PLACEMENT=auto|runtime|event-loop, set or unset by
 // bench/run.js per variant); this program only reports what it saw.
@@ -36,6 +45,7 @@ const fs = require('fs');
 const path = require('path');
 const http = require('http');
 const cluster = require('cluster');
+const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
 
 const [impl, mode, portArg] = process.argv.slice(2);
 const port = Number(portArg);
@@ -58,8 +68,18 @@ if ((mode === 'http' || mode === 'cluster') && impl !== 'net' && !registered) {
   console.error(`bench server (${impl} ${mode}): rust-net is not registered; run under node -r <rust-net>/register`);
   process.exit(2);
 }
+const THREADS = Number(process.env.BENCH_SERVER_THREADS || 1);
+if (THREADS > 1 && (impl === 'net' || !['serve', 'stamp', 'echo', 'http'].includes(mode))) {
+  console.error(`bench server (${impl} ${mode}): BENCH_SERVER_THREADS needs rust-net and serve, stamp, echo or http`);
+  process.exit(2);
+}
+// With threads, every thread's connections are counted in one shared cell.
+const shared = THREADS > 1 ? new Int32Array(isMainThread ? new SharedArrayBuffer(4) : workerData.counter) : null;
 let connections = 0;
 const noop = () => {};
+// A full collection before a memory sample: node and deno run with V8's
+// --expose-gc, Bun has Bun.gc.
+const gc = global.gc || (globalThis.Bun ? () => globalThis.Bun.gc(true) : noop);
 const ONE = Buffer.from('k');
 
 function onServe(socket) {
@@ -67,9 +87,43 @@ function onServe(socket) {
   socket.on('data', (d) => socket.write(d));
 }
 
+// CLOCK_MONOTONIC in ns, which the load generator compares with its own:
+// Node's process.hrtime. Bun's and Deno's count from their own start, so
+// there it is performance.now() plus an offset read once from the kernel:
+// /proc/timer_list (root only) begins with CLOCK_MONOTONIC ("now at N
+// nsecs"), formatted at the start of the first read; of 200 reads, the one
+// with the shortest window gives the offset (checked on Node against
+// hrtime: within ~1 µs). Without it the stamp row is skipped (stampClock).
+function kernelMonotonicOffset() {
+  let fs0;
+  try { fs0 = fs.openSync('/proc/timer_list', 'r'); } catch { return null; }
+  fs.closeSync(fs0);
+  const buf = Buffer.alloc(256);
+  let best = Infinity;
+  let offset = null;
+  for (let i = 0; i < 200; i++) {
+    const fd = fs.openSync('/proc/timer_list', 'r');
+    const t0 = performance.now();
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const t1 = performance.now();
+    fs.closeSync(fd);
+    const m = /now at (\d+) nsecs/.exec(buf.toString('latin1', 0, n));
+    if (m && t1 - t0 < best) {
+      best = t1 - t0;
+      offset = BigInt(m[1]) - BigInt(Math.round(t0 * 1e6));
+    }
+  }
+  return best < 0.05 ? offset : null;
+}
+const kernelClock = process.env.BENCH_STAMP_CLOCK === 'kernel' || process.versions.bun || process.versions.deno;
+const monoOffset = kernelClock && mode === 'stamp' ? kernelMonotonicOffset() : null;
+const stampClock = !kernelClock || monoOffset !== null;
+const monotonicNs = kernelClock ? () => BigInt(Math.round(performance.now() * 1e6)) + monoOffset :
+  () => process.hrtime.bigint();
+
 function onStamp(socket) {
   const stamp = Buffer.allocUnsafe(8);
-  stamp.writeBigUInt64LE(process.hrtime.bigint());
+  stamp.writeBigUInt64LE(monotonicNs());
   socket.on('error', noop);
   socket.write(stamp);
   socket.on('data', (d) => socket.write(d));
@@ -132,7 +186,7 @@ function rssBytes(field = 'VmRSS') {
 function sample() {
   const cpu = process.cpuUsage();
   return {
-    connections,
+    connections: shared ? Atomics.load(shared, 0) : connections,
     mainTid: process.pid,
     threads: threadTimes(),
     cpuUs: cpu.user + cpu.system,
@@ -148,6 +202,10 @@ function identity(server) {
   return {
     impl,
     mode,
+    runtime: process.versions.bun ? `bun ${process.versions.bun}` :
+      process.versions.deno ? `deno ${process.versions.deno}` : `node ${process.version}`,
+    threads: THREADS,
+    stampClock,
     registered,
     placementEnv: process.env.RUST_NET_ACCEPT_PLACEMENT ?? null,
     // rust-net may say which placement it chose; reported when it does.
@@ -158,12 +216,14 @@ function identity(server) {
 }
 
 function listenAndServe(server, onListening) {
-  server.on('connection', () => { connections++; });
+  server.on('connection', shared ? () => { Atomics.add(shared, 0, 1); } : () => { connections++; });
   server.on('error', (err) => {
     console.error(`bench server (${impl} ${mode}): ${err.message}`);
     process.exit(1);
   });
-  server.listen({ port, host: '127.0.0.1', backlog: 511 }, onListening);
+  const options = { port, host: '127.0.0.1', backlog: 511 };
+  if (shared) options.shareAcrossThreads = true;
+  server.listen(options, onListening);
 }
 
 // ---------------------------------------------------------------- cluster
@@ -237,6 +297,39 @@ if (mode === 'cluster' && cluster.isPrimary) {
   process.on('message', (msg) => {
     if (msg && msg.cmd === 'sample') process.send({ reply: msg.id, sample: sample() });
   });
+} else if (shared && isMainThread) {
+  // ------------------------------------------------------------ threads
+
+  let listening = 0;
+  const workers = [];
+  for (let i = 0; i < THREADS; i++) {
+    const w = new Worker(__filename, { argv: process.argv.slice(2), workerData: { counter: shared.buffer } });
+    workers.push(w);
+    w.on('message', (msg) => {
+      if (msg.listening && ++listening === THREADS && process.send) {
+        process.send({ ready: true, sample: sample(), identity: { ...identity(null), registered: msg.registered } });
+      }
+    });
+    w.on('error', (err) => {
+      console.error(`bench server (${impl} ${mode}): thread ${i}: ${err.message}`);
+      process.exit(1);
+    });
+  }
+  if (process.send) {
+    process.on('message', (msg) => {
+      if (msg && msg.cmd === 'sample') process.send({ reply: msg.id, sample: sample() });
+      else if (msg && msg.cmd === 'exit') process.exit(0);
+    });
+    process.on('disconnect', () => process.exit(0));
+  } else {
+    setTimeout(() => process.exit(0), Number(process.env.BENCH_SERVER_SECONDS || 60) * 1000).unref();
+  }
+} else if (shared) {
+  // One of the threads: the server, sharing the port.
+  let server;
+  if (mode === 'http') server = httpApp();
+  else server = lib.createServer({ serve: onServe, stamp: onStamp, echo: onEcho }[mode]);
+  listenAndServe(server, () => parentPort.postMessage({ listening: true, registered }));
 } else {
   // ------------------------------------------------------------ one process
 
@@ -256,7 +349,7 @@ if (mode === 'cluster' && cluster.isPrimary) {
   if (process.send) {
     process.on('message', (msg) => {
       if (msg && msg.cmd === 'sample') {
-        if (msg.gc && global.gc) global.gc();
+        if (msg.gc) gc();
         process.send({ reply: msg.id, sample: sample() });
       } else if (msg && msg.cmd === 'exit') {
         process.exit(0);
