@@ -137,8 +137,8 @@ pub fn listener_placement(id: u32) -> Option<&'static str> {
 /// [`acceptor::Acceptor::take`]). Each descriptor must be claimed once a
 /// Node handle owns it, or released with `listenerRelease()`.
 #[napi(catch_unwind)]
-pub fn listener_take(id: u32) -> Vec<i32> {
-    with_listener(id, vec![0], |l| l.take())
+pub fn listener_take(id: u32) -> listener::Batch {
+    with_listener(id, listener::Batch(vec![0]), |l| l.take())
 }
 
 /// Closes in-flight descriptor `index` (0-based within the last batch's

@@ -263,9 +263,9 @@ impl Listener {
     /// The next batch of connections: `[error, fd, ...]` (see
     /// [`Acceptor::take`]). Each descriptor must be claimed in `claimCounter()`
     /// once a Node handle owns it, or released with `release()`.
-    pub fn take(&self) -> Vec<i32> {
+    pub fn take(&self) -> Batch {
         let Some(acceptor) = &self.acceptor else {
-            return vec![0];
+            return Batch(vec![0]);
         };
         let batch = acceptor.take();
         if let Some(poll) = &self.loop_poll {
@@ -274,7 +274,7 @@ impl Listener {
         if let Some(seat) = &self.share {
             seat.refill();
         }
-        batch
+        Batch(batch)
     }
 
     /// Closes in-flight descriptor `index` (0-based within the last batch's
@@ -380,6 +380,46 @@ impl Drop for Listener {
     }
 }
 
+/// A batch for JavaScript as an Int32Array over a copy in V8's own memory:
+/// two N-API calls per batch, where an Array costs a `napi_set_element`
+/// (≈ 1,200 instructions) per descriptor, and no finaliser for the garbage
+/// collector (as an external buffer would need); bench/RESULTS.md, C1.
+pub struct Batch(pub Vec<i32>);
+
+impl TypeName for Batch {
+    fn type_name() -> &'static str {
+        "Int32Array"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Batch {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, batch: Self) -> Result<napi::sys::napi_value> {
+        let bytes = batch.0.len() * std::mem::size_of::<i32>();
+        let mut buffer = ptr::null_mut();
+        let mut data = ptr::null_mut();
+        // SAFETY: called by napi-rs on `env`'s thread with a live env.
+        let status = unsafe { napi::sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer) };
+        if status != napi::sys::Status::napi_ok || data.is_null() {
+            return Err(Error::from_reason("rust-net: could not allocate a batch"));
+        }
+        // SAFETY: V8 just allocated `bytes` writable bytes at `data`, which
+        // cannot overlap the Vec.
+        unsafe { ptr::copy_nonoverlapping(batch.0.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes) };
+        let mut array = ptr::null_mut();
+        // SAFETY: as above; `buffer` is the live ArrayBuffer just created.
+        let status = unsafe {
+            napi::sys::napi_create_typedarray(env, napi::sys::TypedarrayType::int32_array, batch.0.len(), buffer, 0, &mut array)
+        };
+        if status != napi::sys::Status::napi_ok {
+            return Err(Error::from_reason("rust-net: could not allocate a batch"));
+        }
+        Ok(array)
+    }
+}
 
 /// The claim counter: a one-element Int32Array of JavaScript's, in which it
 /// stores how many descriptors of the last batch it has taken ownership of.
