@@ -4,9 +4,14 @@
 #   bash bench/profile.sh strace    [impls]   syscalls per connection, per thread (strace -f)
 #   bash bench/profile.sh callgrind [impls]   user-space instructions per connection, per thread
 #   bash bench/profile.sh perf      [impls]   perf record of the server while it serves; report paths
+#   bash bench/profile.sh cpu       [impls]   user and system CPU of the server per connection (/proc/PID/stat)
+#   bash bench/profile.sh gc        [impls]   V8 scavenges and heap growth per connection (node --trace-gc)
 #
-# impls: a comma-separated list of net, rust, exp (default net,rust). exp is
-# rust-net from $RUST_NET_EXP_DIR (a scratch copy with an experiment).
+# impls: a comma-separated list of net, rust, exp, bun, deno (default net,rust).
+# exp is rust-net from $RUST_NET_EXP_DIR (a scratch copy with an experiment);
+# bun and deno run the same server on their own node:net (strace only), with
+# the binaries bench/run.js uses (scripts/node-binaries.js peerFor; BENCH_BUN,
+# BENCH_DENO override).
 # PLACEMENT=runtime|event-loop|auto: rust-net's accept placement, passed to the
 # server as RUST_NET_ACCEPT_PLACEMENT (unset by default: the automatic choice).
 # PIN=1: the no-spare-core regime of bench/run.js — the server under
@@ -46,6 +51,18 @@ trap '[ -n "${SP:-}" ] && kill "$SP" 2>/dev/null || true' EXIT
 
 stop_server() { kill "$SP" 2>/dev/null || true; wait "$SP" 2>/dev/null || true; }
 
+# The server command of `impl` for bench/server.js in `mode`: sets SRV.
+server_cmd() {
+  case "$1" in
+  bun|deno)
+    local var="BENCH_${1^^}" bin
+    bin=${!var:-$(node -e "const r = require('./scripts/node-binaries').peerFor('$1'); if (r.why) { console.error(r.why); process.exit(1) } console.log(r.bin)")}
+    if [ "$1" = bun ]; then SRV=("$bin" bench/server.js net "$2" $PORT)
+    else SRV=("$bin" run -A --no-lock --unstable-detect-cjs bench/server.js net "$2" $PORT); fi ;;
+  *) SRV=(node bench/server.js "$1" "$2" $PORT) ;;
+  esac
+}
+
 N=${N:-3000}
 CONC=${CONC:-32}
 
@@ -54,7 +71,8 @@ strace)
   need strace
   for impl in "${impls[@]}"; do
     rm -f "$OUT/strace.$impl".*
-    start_server node bench/server.js "$impl" serve $PORT
+    server_cmd "$impl" serve
+    start_server "${SRV[@]}"
     lg churn --port $PORT --concurrency 32 --duration 0.5 >/dev/null
     pids=$(ls /proc/$SP/task | sed 's/^/-p /' | tr '\n' ' ')
     # shellcheck disable=SC2086
@@ -111,6 +129,43 @@ perf)
     perf report -i "$OUT/perf.$impl.data" --sort comm,dso -g none -q 2>/dev/null | grep -v '^$' | head -8
   done
   ;;
+cpu)
+  # utime and stime (fields 14, 15, in 10 ms ticks) over N connections.
+  N=${CONNS:-30000}
+  for impl in "${impls[@]}"; do
+    server_cmd "$impl" serve
+    start_server "${SRV[@]}"
+    lg churn --port $PORT --concurrency 32 --duration 1 >/dev/null
+    read -r u0 s0 < <(awk '{ print $14, $15 }' /proc/$SP/stat)
+    lg churn --port $PORT --concurrency "$CONC" --max "$N" --duration 60 > "$OUT/cpu.$impl.load.json"
+    read -r u1 s1 < <(awk '{ print $14, $15 }' /proc/$SP/stat)
+    stop_server
+    done_n=$(grep -o '"completed":[0-9]*' "$OUT/cpu.$impl.load.json" | cut -d: -f2)
+    rate=$(grep -o '"rate":[0-9.]*' "$OUT/cpu.$impl.load.json" | cut -d: -f2)
+    awk -v i="$impl" -v n="$done_n" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v r="$rate" \
+      'BEGIN { printf "== %s: %d connections at concurrency %s, %.0f conn/s: user %.1f µs, system %.1f µs per connection\n", i, n, '"$CONC"', r, u * 1e4 / n, s * 1e4 / n }'
+  done
+  ;;
+gc)
+  N=${CONNS:-30000}
+  for impl in "${impls[@]}"; do
+    SECS=120 start_server node --trace-gc bench/server.js "$impl" serve $PORT > "$OUT/gc.$impl.log"
+    lg churn --port $PORT --concurrency 32 --duration 1 >/dev/null
+    before=$(grep -cE 'Scavenge|Mark-Compact' "$OUT/gc.$impl.log" || true)
+    lg churn --port $PORT --concurrency "$CONC" --max "$N" --duration 60 > "$OUT/gc.$impl.load.json"
+    sleep 0.2
+    after=$(grep -cE 'Scavenge|Mark-Compact' "$OUT/gc.$impl.log" || true)
+    stop_server
+    # Bytes allocated between collections: each one's heap size before minus
+    # the previous one's after (the heap only grows by allocation between).
+    freed=$(grep -E 'Scavenge|Mark-Compact' "$OUT/gc.$impl.log" |
+      sed -E 's/.* ([0-9.]+) \(([0-9.]+)\) -> ([0-9.]+) \(([0-9.]+)\) MB.*/\1 \3/' |
+      tail -n +"$((before))" | awk 'NR > 1 { t += $1 - prev } { prev = $2 } END { print t + 0 }')
+    done_n=$(grep -o '"completed":[0-9]*' "$OUT/gc.$impl.load.json" | cut -d: -f2)
+    awk -v i="$impl" -v n="$done_n" -v c=$((after - before)) -v f="$freed" \
+      'BEGIN { printf "== %s: %d connections: %d collections (%.2f per 1,000 connections), %.0f bytes allocated per connection\n", i, n, c, c * 1000 / n, f * 1048576 / n }'
+  done
+  ;;
 *)
-  echo "usage: bash bench/profile.sh strace|callgrind|perf [net,rust,exp]"; exit 2 ;;
+  echo "usage: bash bench/profile.sh strace|callgrind|perf|cpu|gc [net,rust,exp,bun,deno]"; exit 2 ;;
 esac
