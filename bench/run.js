@@ -606,7 +606,9 @@ async function rowChurn(ctx) {
     const lgUtil = (r.cpu_user_s + r.cpu_sys_s) / r.elapsed_s;
     const foreign = foreignCores(b0, b1, s0, s1, r.cpu_user_s + r.cpu_sys_s, (s1.hr - s0.hr) / 1e9);
     ctx.record(`churn.c${conc}`, r.rate, { errors: r.errors, loadgenCpu: lgUtil, mainBusy: cpu.mainBusy, foreign });
-    ctx.record(`cpu.main.c${conc}`, cpu.mainUsPerConn, { ticks: cpu.mainTicksUsPerConn, foreign });
+    // With threads the event loops are worker threads: no main-thread figure.
+    ctx.record(`cpu.main.c${conc}`, VARIANTS[ctx.variant].threads ? null : cpu.mainUsPerConn,
+               { ticks: cpu.mainTicksUsPerConn, foreign });
     ctx.record(`cpu.process.c${conc}`, cpu.processUsPerConn, { foreign });
     ctx.record(`cpu.accept.c${conc}`, cpu.acceptThreadUsPerConn, { foreign });
     log(`${ctx.tag} churn c=${String(conc).padEnd(3)} ` +
