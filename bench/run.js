@@ -1322,7 +1322,8 @@ async function main() {
                         { variants: RUST_VARS, primary: PRIMARY, labels: Object.fromEntries(RUST_VARS.map((v) => [v, LABEL(v)])),
                           fills: { bun: '#f0a030', deno: '#3070c0', threads: '#000000' },
                           heading: 'ratio of medians to node:net: rust-net, Bun, Deno' });
-  const complete = !ONLY && REGIMES.length === 2 && regimes.length === 2 && !optVal('variants', null) && !optVal('impls', null);
+  const complete = !ONLY && REGIMES.length === 2 && regimes.length === 2 && !optVal('variants', null) && !optVal('impls', null) &&
+    !opt('peers');
   if (WRITE && complete) {
     writeResults(regimes, summaries, svg);
     log('bench: wrote bench/RESULTS.md and bench/ratios.svg');
