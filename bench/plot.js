@@ -115,7 +115,11 @@ function renderSvg(panelsArg, title, opts = {}) {
         if (rv != null) out.push(marker(kinds[v], x(rv), y + rowH / 2, fills[v]));
       }
       if (ratio != null) {
-        const tx = Math.max(x(ratio) + (ratio > xmax ? 6 : 0), ...others.map((v) => (r.ratios && r.ratios[v] != null ? x(r.ratios[v]) + 4 : 0))) + 5;
+        // The bar's number: right of the bar and of every marker, or, with
+        // filled markers (other runtimes, often far right), in a column of
+        // its own past the plot so it is not read as theirs.
+        const tx = filled.length ? x0 + plotW + 8 :
+          Math.max(x(ratio) + (ratio > xmax ? 6 : 0), ...others.map((v) => (r.ratios && r.ratios[v] != null ? x(r.ratios[v]) + 4 : 0))) + 5;
         out.push(`<text x="${tx.toFixed(1)}" y="${y + 13}" stroke="#ffffff" stroke-width="3" ` +
                  `paint-order="stroke">${ratio.toFixed(2)}</text>`);
       }
