@@ -1,18 +1,20 @@
 'use strict';
 
-// Loads the compiled addon: a binary built in this package by `npm install`
-// (scripts/build.js), or else a prebuilt one from the per-platform package
-// that npm installs through optionalDependencies (the napi-rs layout).
+// Loads the compiled addon, the first of these that loads:
+// - rust-net.<platform>.node at the package's root: built from source by
+//   `npm install` in a checkout, or by the install script (scripts/build.js)
+//   when no prebuilt binary fits or RUST_NET_FROM_SOURCE=1 asked for one;
+// - prebuilds/rust-net.<platform>.node: the prebuilt binaries a packed
+//   package carries (`npm run pack`, docs/publishing.md);
+// - the per-platform package rust-net-<platform> (the napi-rs registry
+//   layout, once published).
 
 const path = require('path');
-const { platformTriple } = require('./triple');
+const { binaryCandidates, platformTriple } = require('./triple');
 
 function load() {
   const triple = platformTriple();
-  const candidates = [
-    path.join(__dirname, '..', `rust-net.${triple}.node`),
-    `rust-net-${triple}`,
-  ];
+  const candidates = binaryCandidates(triple);
   const failures = [];
   let reason = `no native binary for ${triple}`;
   for (const candidate of candidates) {

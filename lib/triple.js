@@ -1,9 +1,18 @@
 'use strict';
 
 // The napi-rs name of this platform ("linux-x64-gnu", ...): the suffix of
-// the binary file and of the per-platform prebuilt package.
+// the binary file and of the per-platform prebuilt package; and where
+// lib/native.js looks for that binary.
 
 const fs = require('fs');
+const path = require('path');
+
+// Whether the C library named in a process's memory maps is musl's: its
+// dynamic linker (/lib/ld-musl-x86_64.so.1) or, on some distributions,
+// libc.musl-*. A glibc process maps ld-linux-*.so and libc.so.6 instead.
+function mapsAreMusl(maps) {
+  return /\/ld-musl-|\/libc\.musl-/.test(maps);
+}
 
 // Which C library this process runs on. The loader's own mappings say it
 // directly; `process.report.getReport()` (what napi-rs templates use) says it
@@ -18,17 +27,28 @@ function isMusl() {
   } catch {
     // No /proc (some sandboxes): ask the diagnostic report.
   }
-  if (maps !== null) return /\/ld-musl-|\/libc\.musl-/.test(maps);
+  if (maps !== null) return mapsAreMusl(maps);
   const report = typeof process.report?.getReport === 'function' ?
     process.report.getReport() : null;
   return !report?.header?.glibcVersionRuntime;
 }
 
-function platformTriple() {
-  const { platform, arch } = process;
-  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`;
+// `platform`, `arch` and `musl` default to this process's; the loader test
+// passes others to check the choice for machines it is not running on.
+function platformTriple({ platform = process.platform, arch = process.arch, musl } = {}) {
+  if (platform === 'linux') return `linux-${arch}-${(musl ?? isMusl()) ? 'musl' : 'gnu'}`;
   if (platform === 'win32') return `win32-${arch}-msvc`;
   return `${platform}-${arch}`;
 }
 
-module.exports = { platformTriple };
+// Where the binary for `triple` may be, in the order lib/native.js tries
+// them (see there).
+function binaryCandidates(triple) {
+  return [
+    path.join(__dirname, '..', `rust-net.${triple}.node`),
+    path.join(__dirname, '..', 'prebuilds', `rust-net.${triple}.node`),
+    `rust-net-${triple}`,
+  ];
+}
+
+module.exports = { binaryCandidates, mapsAreMusl, platformTriple };

@@ -1,20 +1,30 @@
 'use strict';
 
-// `npm install` hook: builds the native addon from source (release profile).
+// `npm install` hook: builds the native addon from source (release profile)
+// where no prebuilt binary serves.
 //
 // - In a checkout (there is a .git), always build: with the napi CLI when the
 //   devDependencies are installed, else with plain cargo. A failed build
 //   fails the install: the tests need the addon.
 // - Installed as a dependency (from the registry or a packed tarball): use the
-//   prebuilt binary for this platform if one loads (the per-platform package
-//   npm installs through optionalDependencies, or a binary built earlier);
-//   otherwise build with cargo, which needs a Rust toolchain. When there is
-//   no toolchain or the build fails, the install still succeeds without the
-//   binary: rust-net then serves through node:net and says so at run time
-//   (warning RUST_NET_NATIVE_MISSING), and `npm rebuild rust-net` builds it
-//   later. (Failing the install would be worse: npm removes the package
-//   again, so there would be nothing left to rebuild.) With
-//   RUST_NET_REQUIRE_NATIVE=1 in the environment the install fails instead.
+//   prebuilt binary for this platform if one loads (prebuilds/ in a package
+//   made by `npm run pack`, the per-platform package of the registry layout,
+//   or a binary built earlier); otherwise build with cargo, which needs a
+//   Rust toolchain. When there is no toolchain or the build fails, the
+//   install still succeeds without the binary: rust-net then serves through
+//   node:net and says so at run time (warning RUST_NET_NATIVE_MISSING), and
+//   `npm rebuild rust-net` builds it later. (Failing the install would be
+//   worse: npm removes the package again, so there would be nothing left to
+//   rebuild.) With RUST_NET_REQUIRE_NATIVE=1 in the environment the install
+//   fails instead.
+// - RUST_NET_FROM_SOURCE=1 builds from source even where a prebuilt binary
+//   loads (lib/native.js then loads the source build first); since that was
+//   asked for, a failed build fails the install.
+//
+// npm 11 warns that this script is "not yet covered by allowScripts" (`npm
+// install-scripts approve rust-net` records the approval). Where a prebuilt
+// binary fits the script is not needed at all: lib/native.js loads the
+// binary from prebuilds/ even if the script never ran (--ignore-scripts).
 //
 // RUST_NET_SKIP_BUILD=1 skips the build; CARGO_TARGET_DIR is honoured.
 // npm shows this script's output only with --foreground-scripts (or when it
@@ -28,19 +38,28 @@ const root = path.join(__dirname, '..');
 const isCheckout = fs.existsSync(path.join(root, '.git'));
 const isInstalled = path.resolve(root).split(path.sep).includes('node_modules');
 
-function hasPrebuilt() {
-  try {
-    require('../lib/native');
-    return true;
-  } catch {
-    return false;
+// The prebuilt binary that loads here, or null.
+function loadablePrebuilt() {
+  const { binaryCandidates, platformTriple } = require('../lib/triple');
+  const [, ...prebuilt] = binaryCandidates(platformTriple());
+  for (const candidate of prebuilt) {
+    try {
+      require(candidate);
+      return candidate;
+    } catch {
+      // Not there, or not loadable on this machine: try the next.
+    }
   }
+  return null;
 }
 
-const requireNative = (() => {
-  const value = process.env.RUST_NET_REQUIRE_NATIVE;
+function flag(name) {
+  const value = process.env[name];
   return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
-})();
+}
+
+const requireNative = flag('RUST_NET_REQUIRE_NATIVE');
+const fromSource = flag('RUST_NET_FROM_SOURCE');
 
 function log(message) {
   console.log(`rust-net: ${message}`);
@@ -61,8 +80,9 @@ function giveUp(reason) {
   }
   const fix = 'install a Rust toolchain (https://rustup.rs: cargo and a C linker), then run ' +
     '`npm rebuild rust-net --foreground-scripts` in this project.';
-  if (requireNative) {
-    lines.push('RUST_NET_REQUIRE_NATIVE is set, so the install fails.', `To build it: ${fix}`);
+  if (requireNative || fromSource) {
+    lines.push(`${fromSource ? 'RUST_NET_FROM_SOURCE' : 'RUST_NET_REQUIRE_NATIVE'} is set, so the install fails.`,
+               `To build it: ${fix}`);
     console.error(lines.map((line) => `rust-net: ${line}`).join('\n'));
     process.exit(1);
   }
@@ -167,10 +187,11 @@ function build() {
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
+const prebuilt = process.env.RUST_NET_SKIP_BUILD || isCheckout || fromSource ? null : loadablePrebuilt();
 if (process.env.RUST_NET_SKIP_BUILD) {
   log('RUST_NET_SKIP_BUILD is set, not building');
-} else if (!isCheckout && hasPrebuilt()) {
-  log('using the prebuilt binary for this platform');
+} else if (prebuilt !== null) {
+  log(`using the prebuilt binary ${path.isAbsolute(prebuilt) ? path.relative(root, prebuilt) : prebuilt}`);
 } else {
   try {
     build();
