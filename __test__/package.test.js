@@ -1,9 +1,10 @@
 'use strict';
 
-// The package as users get it: `npm pack`, then `npm install <tarball>` into
-// a fresh project, which builds the addon from source with cargo (there is no
-// prebuilt binary, and the optional per-platform package does not exist on
-// the registry), then rust-net used from CommonJS, ES modules and TypeScript.
+// The source package: plain `npm pack` (no prebuilds/; `npm run pack` adds
+// them, see packed.test.js), then `npm install <tarball>` into a fresh
+// project, which builds the addon from source with cargo, as it would on a
+// platform with no prebuilt binary (macOS); then rust-net used from CommonJS,
+// ES modules and TypeScript.
 //
 // The cargo build goes to target/package-test in this repository
 // (CARGO_TARGET_DIR), so only the first run compiles the dependencies

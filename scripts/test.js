@@ -21,6 +21,7 @@ const root = path.join(__dirname, '..');
 const PLACEMENT_INDEPENDENT = new Set([
   'node-suite.test.js',
   'package.test.js',
+  'packed.test.js',
   'types.test.js',
 ]);
 
