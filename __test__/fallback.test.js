@@ -34,6 +34,7 @@ for (const file of fs.readdirSync(path.join(root, 'lib'))) {
 function node(args, env = {}) {
   const childEnv = { ...process.env, ...env };
   delete childEnv.RUST_NET_REQUIRE_NATIVE;
+  delete childEnv.RUST_NET_NATIVE_LIBRARY_PATH; // npm test's test build: this copy must have none
   Object.assign(childEnv, env);
   return spawnSync(process.execPath, args, { cwd: project, env: childEnv, encoding: 'utf8', timeout: 20000 });
 }

@@ -17,6 +17,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { platformTriple } = require('../lib/triple');
+const { testHooksBinary } = require('../scripts/test-build');
 
 const root = path.join(__dirname, '..');
 const triple = platformTriple();
@@ -26,12 +27,18 @@ const app = path.join(tmp, 'app');
 const installed = path.join(app, 'node_modules', 'rust-net');
 const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
 
-// npm as a user runs it: without the npm_* settings of an enclosing `npm test`.
-function npm(args, cwd, extraEnv = {}, timeout = 120000) {
-  const env = { ...extraEnv };
+// The environment a user has: without the npm_* settings of an enclosing
+// `npm test`, and without its pointer to the test build of the addon.
+function userEnv() {
+  const env = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('npm_') && !(key in env)) env[key] = value;
+    if (!key.startsWith('npm_') && key !== 'RUST_NET_NATIVE_LIBRARY_PATH') env[key] = value;
   }
+  return env;
+}
+
+function npm(args, cwd, extraEnv = {}, timeout = 120000) {
+  const env = { ...userEnv(), ...extraEnv };
   return spawnSync('npm', args, { cwd, env, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 });
 }
 
@@ -41,7 +48,7 @@ function check(r, what) {
 }
 
 function node(args, cwd = app) {
-  return check(spawnSync(process.execPath, args, { cwd, encoding: 'utf8', timeout: 30000 }),
+  return check(spawnSync(process.execPath, args, { cwd, env: userEnv(), encoding: 'utf8', timeout: 30000 }),
                `node ${args.join(' ')}`);
 }
 
@@ -129,24 +136,53 @@ test('the installed package works from CommonJS', { timeout: 60000 }, () => {
   assert.ok(installOutput, 'not installed');
   fs.writeFileSync(path.join(app, 'main.cjs'), `
     const net = require('net');
-    const { createServer, Server } = require('rust-net');
+    const { createServer, isRustServer, native } = require('rust-net');
     const server = createServer((socket) => socket.pipe(socket));
     server.listen(0, '127.0.0.1', () => {
+      const inRust = isRustServer(server);
       const c = net.connect(server.address().port, '127.0.0.1', () => c.end('ping'));
       let echoed = '';
       c.on('data', (d) => { echoed += d; });
       c.on('close', () => server.close(() => console.log(JSON.stringify({
         echoed,
         isNetServer: server instanceof net.Server,
-        isRustServer: server instanceof Server,
+        isRustServer: inRust,
+        native,
         resolved: require.resolve('rust-net'),
       }))));
     });`);
   const result = lastJson(node(['main.cjs']).stdout);
   assert.deepStrictEqual(result, {
-    echoed: 'ping', isNetServer: true, isRustServer: true,
+    echoed: 'ping', isNetServer: true, isRustServer: true, native: true,
     resolved: fs.realpathSync(path.join(installed, 'index.js')),
   });
+});
+
+// The test hooks of src/test_hooks.rs, which only the test build exports.
+const TEST_HOOKS = ['injectAcceptPanic', 'inspectSocket', 'panicForTests'];
+
+test('the release binary an install builds exports no test hooks and holds none of their code', { timeout: 60000 }, () => {
+  assert.ok(installOutput, 'not installed');
+  const exportsOf = (env) => lastJson(check(spawnSync(process.execPath, ['-e', `
+    const native = require(${JSON.stringify(path.join(installed, 'lib', 'native.js'))});
+    const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
+    console.log(JSON.stringify({ names: Object.keys(native).sort(),
+                                 loaded: (maps.match(/\\S+\\.node$/m) ?? [null])[0] }));`],
+  { cwd: app, env, encoding: 'utf8', timeout: 30000 }), 'node -e').stdout);
+  const release = exportsOf(userEnv());
+  assert.strictEqual(release.loaded, fs.realpathSync(path.join(installed, `rust-net.${triple}.node`)));
+  assert.deepStrictEqual(release.names.filter((n) => TEST_HOOKS.includes(n)), []);
+  // The same names are what the test build adds, so this cannot pass by a rename.
+  const hooksBuild = testHooksBinary();
+  const test = exportsOf({ ...userEnv(), RUST_NET_NATIVE_LIBRARY_PATH: hooksBuild });
+  assert.deepStrictEqual(test.names.filter((n) => !release.names.includes(n)), TEST_HOOKS);
+  // Nor is their code there: the strings the test build carries for them.
+  const releaseBinary = fs.readFileSync(path.join(installed, `rust-net.${triple}.node`));
+  const testBinary = fs.readFileSync(hooksBuild);
+  for (const needle of ['panic_for_tests', 'injectAcceptPanic', 'inspectSocket']) {
+    assert.notStrictEqual(testBinary.indexOf(needle), -1, `the test build lacks ${needle}`);
+    assert.strictEqual(releaseBinary.indexOf(needle), -1, needle);
+  }
 });
 
 test('the installed package works from ES modules, and rust-net/register with -r and --import', { timeout: 60000 }, () => {

@@ -35,12 +35,13 @@ process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 const app = path.join(tmp, 'app');
 const installed = path.join(app, 'node_modules', 'rust-net');
 
-// PATH without any directory that holds cargo, and npm's environment as a
-// user has it: without the npm_* settings of an enclosing `npm test`.
+// PATH without any directory that holds cargo, and the environment as a
+// user has it: without the npm_* settings of an enclosing `npm test` and its
+// pointer to the test build of the addon.
 function userEnv(extra = {}) {
   const env = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('npm_')) env[key] = value;
+    if (!key.startsWith('npm_') && key !== 'RUST_NET_NATIVE_LIBRARY_PATH') env[key] = value;
   }
   env.PATH = process.env.PATH.split(path.delimiter)
     .filter((dir) => dir && !fs.existsSync(path.join(dir, 'cargo'))).join(path.delimiter);

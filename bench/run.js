@@ -248,8 +248,9 @@ function allowedCpus() {
   return os.cpus().map((_, i) => i);
 }
 
-// The cgroup v2 CPU quota of this process, as rust-net's automatic choice
-// would read it: "max 100000" (none) or "<quota> <period>".
+// The cgroup v2 CPU quota of this process, recorded with the run so a
+// reader can tell a throttled container: "max 100000" (none) or
+// "<quota> <period>".
 function cgroupCpuMax() {
   try {
     const rel = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));

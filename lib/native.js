@@ -1,6 +1,9 @@
 'use strict';
 
-// Loads the compiled addon, the first of these that loads:
+// Loads the compiled addon: the file RUST_NET_NATIVE_LIBRARY_PATH names, if
+// set (npm test points it at the test build, scripts/test-build.js; also a
+// way to try another build without reinstalling), and nothing else then;
+// otherwise the first of these that loads:
 // - rust-net.<platform>.node at the package's root: built from source by
 //   `npm install` in a checkout, or by the install script (scripts/build.js)
 //   when no prebuilt binary fits or RUST_NET_FROM_SOURCE=1 asked for one;
@@ -14,7 +17,8 @@ const { binaryCandidates, platformTriple } = require('./triple');
 
 function load() {
   const triple = platformTriple();
-  const candidates = binaryCandidates(triple);
+  const forced = process.env.RUST_NET_NATIVE_LIBRARY_PATH;
+  const candidates = forced ? [path.resolve(forced)] : binaryCandidates(triple);
   const failures = [];
   let reason = `no native binary for ${triple}`;
   for (const candidate of candidates) {

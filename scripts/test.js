@@ -10,10 +10,15 @@
 // RUST_NET_ACCEPT_PLACEMENT=event-loop. The files that never start a
 // listening server in this process tree (packaging, types, the Node-suite
 // wiring) run once. scripts/test-matrix.js runs the same passes.
+//
+// Both passes load the test build of the addon, which has the test hooks
+// (scripts/test-build.js; built first, in seconds once cached): the release
+// binary does not export them.
 
 const { spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { testHooksBinary } = require('./test-build');
 
 const root = path.join(__dirname, '..');
 
@@ -45,7 +50,7 @@ function runPass(nodeBin, pass, onOutput) {
     const child = spawn(nodeBin, ['--test', ...pass.files], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_NET_ACCEPT_PLACEMENT: pass.placement },
+      env: { ...process.env, RUST_NET_ACCEPT_PLACEMENT: pass.placement, ...(pass.env ?? {}) },
     });
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -70,7 +75,9 @@ function runPass(nodeBin, pass, onOutput) {
 
 async function main() {
   const results = [];
-  for (const pass of passes(process.argv.slice(2))) {
+  const env = { RUST_NET_NATIVE_LIBRARY_PATH: testHooksBinary() };
+  console.log(`# rust-net: the test build ${path.relative(root, env.RUST_NET_NATIVE_LIBRARY_PATH)}`);
+  for (const pass of passes(process.argv.slice(2)).map((p) => ({ ...p, env }))) {
     console.log(`\n# rust-net: accept placement '${pass.placement}' (${pass.files.length} files)\n`);
     results.push(await runPass(process.execPath, pass, (chunk, stream) => stream.write(chunk)));
   }

@@ -31,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -46,16 +46,16 @@ use crate::socket;
 /// storm is delivered in steady batches rather than one huge one.
 pub const ACCEPT_BATCH: usize = 128;
 
-/// Set by tests to make the next accept round panic, proving that a Rust
-/// panic while accepting becomes an 'error' event, not an abort.
-pub static INJECT_PANIC: AtomicBool = AtomicBool::new(false);
+/// Panics if a test asked for it (`injectAcceptPanic()`, see
+/// [`crate::test_hooks`]). Without the `test-hooks` feature it is empty, so
+/// the release addon's accept rounds check nothing.
+#[cfg(feature = "test-hooks")]
+pub use crate::test_hooks::maybe_injected_panic;
 
-/// Panics if a test asked for it (see [`INJECT_PANIC`]).
-pub fn maybe_injected_panic() {
-    if INJECT_PANIC.swap(false, Ordering::Relaxed) {
-        panic!("rust-net: injected accept-loop panic (test hook)");
-    }
-}
+/// See the `test-hooks` version above.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn maybe_injected_panic() {}
 
 /// The listening socket, as the placement that accepts on it holds it.
 pub enum Listening {

@@ -19,6 +19,8 @@ mod reserve;
 mod runtime;
 mod share;
 mod socket;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -222,67 +224,6 @@ pub fn close_fds(fds: Vec<i32>) {
     for fd in fds {
         socket::close_raw(fd);
     }
-}
-
-/// A socket's options as the OS reports them (see [`socket::inspect`]).
-#[napi(object)]
-pub struct SocketOptions {
-    pub reuse_address: bool,
-    pub accepting: bool,
-    pub no_delay: Option<bool>,
-    pub keep_alive: bool,
-    pub ipv6_only: Option<bool>,
-    pub close_on_exec: bool,
-    pub non_blocking: bool,
-}
-
-/// Reads a socket descriptor's options, so tests can check what the OS
-/// really has (SO_REUSEADDR, close-on-exec, TCP_NODELAY...). Errors are
-/// thrown as `Error` with a libuv errno in the message.
-#[napi(catch_unwind)]
-pub fn inspect_socket(fd: i32) -> Result<SocketOptions> {
-    let o = socket::inspect(fd).map_err(|code| Error::from_reason(format!("inspectSocket: errno {code}")))?;
-    Ok(SocketOptions {
-        reuse_address: o.reuse_address,
-        accepting: o.accepting,
-        no_delay: o.no_delay,
-        keep_alive: o.keep_alive,
-        ipv6_only: o.ipv6_only,
-        close_on_exec: o.close_on_exec,
-        non_blocking: o.non_blocking,
-    })
-}
-
-/// The placement a server gets when none is forced, and the CPUs' worth of
-/// time this process may use that it was decided from.
-#[napi(object)]
-pub struct AutoPlacement {
-    pub placement: String,
-    pub usable_cpus: f64,
-}
-
-/// How [`placement::automatic`] decided for this process.
-#[napi(catch_unwind)]
-pub fn auto_placement() -> AutoPlacement {
-    AutoPlacement {
-        placement: placement::automatic().name().to_string(),
-        usable_cpus: placement::usable_cpus(),
-    }
-}
-
-/// Test hook: the next accept round panics. The panic
-/// must surface as an 'error' event (EIO, syscall 'accept') and the server
-/// must keep serving.
-#[napi]
-pub fn inject_accept_panic() {
-    acceptor::INJECT_PANIC.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Test hook: panics inside an exported function, which must reach
-/// JavaScript as a thrown Error rather than abort the process.
-#[napi(catch_unwind)]
-pub fn panic_for_tests() {
-    panic!("rust-net: panic_for_tests (test hook)");
 }
 
 /// The Node-API version this module is built for, read by Node (≥ 21)
