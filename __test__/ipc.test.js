@@ -9,7 +9,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const {
   test,
-  captureThrow, closeServer, describeError, net, once, recordEvents, rustNet, sameOnBoth, ticks,
+  captureThrow, closeServer, net, once, recordEvents, rustNet, sameOnBoth, ticks,
 } = require('./helpers/oracle');
 const { abstractName, dir, socketPath } = require('./helpers/paths');
 const { openFds, settleFds } = require('./helpers/fds');
@@ -147,6 +147,7 @@ test('EACCES for a directory the user may not write to', (t) => {
   const root = path.join(__dirname, '..');
   const run = (which) => spawnSync(process.execPath, ['-e', `
     const impl = require(${JSON.stringify(which === 'node' ? 'net' : root)});
+    if (impl.native === false) console.log('the native part did not load');
     const s = impl.createServer();
     s.on('error', (e) => console.log(e.message, e.code, e.errno, e.syscall));
     s.listen(${JSON.stringify(path.join(locked, 'x.sock'))}, () => console.log('listening'));
@@ -237,6 +238,7 @@ test('IPC servers leak no descriptor', async () => {
     const sockets = [];
     const server = rustNet.createServer((s) => sockets.push(s)).listen(p);
     await once(server, 'listening');
+    assert.strictEqual(rustNet.isRustServer(server), true, 'the pipe server is not listening in Rust');
     const clients = [net.connect(p), net.connect(p)];
     while (sockets.length < 2) await once(server, 'connection');
     clients.forEach((c) => c.destroy());
@@ -244,5 +246,4 @@ test('IPC servers leak no descriptor', async () => {
     await closeServer(server);
   }
   assert.strictEqual(await settleFds(baseline), baseline);
-  assert.ok(describeError(new Error('x')));
 });

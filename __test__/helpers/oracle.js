@@ -63,12 +63,53 @@ function recordEvents(emitter, log, replacements) {
   };
 }
 
+// Counts the rust-net servers that emit 'listening' while `fn` runs, and
+// how many of them were listening in Rust at that moment. Watches the
+// prototype rather than each server, so scenarios see the same servers,
+// listeners and constructors as without it.
+async function watchingRustServers(fn) {
+  const proto = rustNet.Server.prototype;
+  const had = Object.prototype.hasOwnProperty.call(proto, 'emit');
+  const ownEmit = proto.emit;
+  const seen = { listened: 0, inRust: 0 };
+  proto.emit = function(name, ...args) {
+    if (name === 'listening') {
+      seen.listened++;
+      if (rustNet.isRustServer(this)) seen.inRust++;
+    }
+    return ownEmit.apply(this, [name, ...args]);
+  };
+  try {
+    return { result: await fn(), seen };
+  } finally {
+    if (had) proto.emit = ownEmit;
+    else delete proto.emit;
+  }
+}
+
 // Runs `scenario(impl, name)` on both implementations, one after the other,
 // and asserts both observations are equal. Returns node:net's.
-async function sameOnBoth(scenario) {
+//
+// The comparison only means something if the rust-net side really listened
+// in Rust: a silent fallback to Node's own listening socket (in
+// takeOverHandle, or a binary that did not load) would compare node:net
+// with itself. So every rust-net server that emitted 'listening' must have
+// been listening in Rust then. `{ inRust: false }` is for the scenarios where
+// Node keeps the socket by design (a handle rust-net cannot take over).
+async function sameOnBoth(scenario, { inRust = true } = {}) {
+  assert.strictEqual(rustNet.native, true, 'the native part did not load: rust-net would be node:net');
   const observed = [];
   for (const [name, impl] of implementations) {
-    observed.push(await scenario(impl, name));
+    if (impl !== rustNet) {
+      observed.push(await scenario(impl, name));
+      continue;
+    }
+    const { result, seen } = await watchingRustServers(() => scenario(impl, name));
+    observed.push(result);
+    if (inRust) {
+      assert.strictEqual(seen.inRust, seen.listened,
+                         `${seen.listened - seen.inRust} of ${seen.listened} rust-net servers listened outside Rust`);
+    }
   }
   assert.deepStrictEqual(observed[1], observed[0],
                          'rust-net (actual) differs from node:net (expected)');
