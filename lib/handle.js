@@ -11,8 +11,9 @@
 // Everything else — getsockname(), fd, fchmod(), async ids, `instanceof`,
 // sending the server to another process over IPC — is Node's own.
 
-const net = require('net');
+const { Admission } = require('./admission');
 const { Listener } = require('./listener');
+const { bindPipe } = require('./pipe');
 const { TCP, TCPConstants, Pipe, PipeConstants } = require('./wraps');
 
 const kListener = Symbol('rust-net.listener');
@@ -20,10 +21,6 @@ const kClosed = Symbol('rust-net.closed');
 const kClaimed = Symbol('rust-net.claimed');
 const kPlacement = Symbol('rust-net.placement');
 const kAdmission = Symbol('rust-net.admission');
-const kBlockSync = Symbol('rust-net.blockSync');
-
-// What a PROXY header said, by the client handle it came with.
-const proxyHeaders = new WeakMap();
 
 const UV_EINVAL = -22;
 const UV_EEXIST = -17;
@@ -35,49 +32,6 @@ const UV_EEXIST = -17;
 const wrapFds = new Set();
 const DEFAULT_IPV4_ADDR = '0.0.0.0';
 const DEFAULT_IPV6_ADDR = '::';
-
-// sizeof(sockaddr_un.sun_path) on Linux.
-const SUN_PATH_LEN = 108;
-
-// Node versions bind pipe names differently, through their libuv version
-// and their own flags, and rust-net does what the Node it runs in does:
-// - libuv < 1.46 (Node 18) copies the name like strlcpy: at most 107 bytes,
-//   up to the first NUL (so an "abstract" name becomes the all-zero one);
-// - later libuv uses up to all 108 bytes of sun_path;
-// - libuv < 1.48 (Node 20) gives abstract names the whole address size, and
-//   unlinks the untruncated name on close (a truncated socket file stays);
-// - Node 24 refuses names longer than sun_path (EINVAL).
-const pipeNamePolicy = (() => {
-  const [uvMajor, uvMinor] = process.versions.uv.split('.').map(Number);
-  const nodeMajor = Number(process.versions.node.split('.')[0]);
-  const uvAtLeast = (minor) => uvMajor > 1 || (uvMajor === 1 && uvMinor >= minor);
-  return {
-    cString: !uvAtLeast(46),
-    refuseLong: nodeMajor >= 24,
-    maxBytes: uvAtLeast(46) ? SUN_PATH_LEN : SUN_PATH_LEN - 1,
-    exactAbstractLength: uvAtLeast(48),
-  };
-})();
-
-// Binds `listener` at pipe `path` (shared across threads when `share`):
-// returns 0 or a libuv error number.
-function bindPipe(listener, path, share) {
-  const name = Buffer.from(path);
-  let bindName = name;
-  if (pipeNamePolicy.cString) {
-    const nul = name.indexOf(0);
-    if (nul !== -1) bindName = nul === 0 ? Buffer.alloc(1) : name.subarray(0, nul);
-  }
-  if (bindName.length > pipeNamePolicy.maxBytes) {
-    if (pipeNamePolicy.refuseLong && bindName.length > SUN_PATH_LEN) return UV_EINVAL;
-    bindName = bindName.subarray(0, pipeNamePolicy.maxBytes);
-  }
-  const isAbstract = bindName[0] === 0;
-  const unlinkName = isAbstract ? null :
-    pipeNamePolicy.exactAbstractLength ? bindName : name;
-  if (share) return listener.sharePipe(bindName, unlinkName, !pipeNamePolicy.exactAbstractLength);
-  return listener.bindPipe(bindName, unlinkName, !pipeNamePolicy.exactAbstractLength);
-}
 
 function isRustHandle(handle) {
   return handle != null && handle[kListener] !== undefined;
@@ -94,13 +48,7 @@ function onconnectionBatch(handle) {
   const batch = listener.take();
   const claimed = handle[kClaimed];
   const admission = handle[kAdmission];
-  let proxied = null;
-  if (admission !== undefined) {
-    if (admission.proxy) proxied = listener.takeProxied();
-    if (admission.report) {
-      for (const rejection of listener.takeRejections()) admission.server.emit('connectionRejected', rejection);
-    }
-  }
+  admission?.startBatch();
   if (batch[0] !== 0) {
     // An accept error: Node emits it as 'error' (which throws without a
     // listener); the connections of this batch still come after it.
@@ -125,8 +73,7 @@ function onconnectionBatch(handle) {
       continue;
     }
     claimed[0] = i;
-    if (proxied !== null && proxied[i - 1]) applyProxyHeader(clientHandle, proxied[i - 1]);
-    if (admission?.checkInJs && blockedInJs(admission.server, clientHandle)) {
+    if (admission !== undefined && !admission.admit(clientHandle, i - 1)) {
       clientHandle.close();
       continue;
     }
@@ -141,115 +88,11 @@ function onconnectionBatch(handle) {
   }
 }
 
-// Makes a client handle report the addresses a PROXY header gave, wherever
-// Node asks for them: net.Socket's remoteAddress/localAddress, http, and
-// TLS sockets (whose wrap forwards getpeername to this handle). LOCAL and
-// UNKNOWN headers leave the real addresses.
-function applyProxyHeader(clientHandle, header) {
-  proxyHeaders.set(clientHandle, header);
-  const { source, destination } = header;
-  if (source) clientHandle.getpeername = reportAddress(source);
-  if (destination) clientHandle.getsockname = reportAddress(destination);
-}
-
-// A getpeername/getsockname that reports `endpoint`, as the wraps' do.
-function reportAddress(endpoint) {
-  return (out) => {
-    out.address = endpoint.address;
-    out.port = endpoint.port;
-    out.family = endpoint.family;
-    return 0;
-  };
-}
-
-// The PROXY header a socket (net, TLS, or an http request's) came with, or
-// null.
-function proxyHeader(socket) {
-  for (let s = socket, depth = 0; s != null && depth < 4; depth++) {
-    const handle = s._handle;
-    const header = handle && (proxyHeaders.get(handle) ?? proxyHeaders.get(handle._parent));
-    if (header) return header;
-    s = s._parent ?? s._parentWrap ?? s.socket;
-  }
-  return null;
-}
-
-// Node < 22.13 has no blockList check of its own: rust-net's, in Node
-// 22.13's order (a server at maxConnections drops the connection first,
-// which Node's onconnection then does).
-function blockedInJs(server, clientHandle) {
-  const { blockList } = server;
-  if (!blockList || (server.maxConnections != null && server._connections >= server.maxConnections)) return false;
-  const peer = {};
-  clientHandle.getpeername?.(peer);
-  const type = net.isIP(peer.address ?? '');
-  return type !== 0 && blockList.check(peer.address, `ipv${type}`);
-}
-
-// BlockLists rust-net mirrors into Rust, with the listeners that use them.
-const watchedBlockLists = new WeakMap();
-
-// Keeps the Rust copy of `server.blockList`'s rules in step with it: after
-// each change, and off while maxConnections is set (Node checks that first,
-// which only JavaScript can see).
-function watchBlockList(server, listener) {
-  const blockList = server.blockList;
-  const sync = () => listener.setBlockRules(server.maxConnections == null ? blockList.rules : undefined);
-  let users = watchedBlockLists.get(blockList);
-  if (users === undefined) {
-    users = new Set();
-    watchedBlockLists.set(blockList, users);
-    for (const method of ['addAddress', 'addRange', 'addSubnet']) {
-      const original = blockList[method];
-      blockList[method] = function(...args) {
-        const result = Reflect.apply(original, this, args);
-        for (const update of users) update();
-        return result;
-      };
-    }
-  }
-  users.add(sync);
-  // One accessor per server, whatever number of listen()s: it syncs the
-  // listener of the current one.
-  if (server[kBlockSync] === undefined) watchProperty(server, 'maxConnections', () => server[kBlockSync]());
-  server[kBlockSync] = sync;
-  return () => users.delete(sync);
-}
-
-// Makes `object[name]` an accessor that keeps its value and calls
-// `onSet(value)` (with `this`) after each assignment. An accessor put there
-// before (another rust-net feature watching the same property) keeps
-// working: its getter serves reads and its setter runs first.
-function watchProperty(object, name, onSet) {
-  const prior = Object.getOwnPropertyDescriptor(object, name);
-  let value = object[name];
-  Object.defineProperty(object, name, {
-    configurable: true,
-    enumerable: true,
-    get: prior?.get ?? (() => value),
-    set(next) {
-      if (prior?.set) prior.set.call(this, next);
-      else value = next;
-      onSet.call(this, next);
-    },
-  });
-}
-
 // Applies `options` (lib/options.js admissionOptions) to a Rust handle
 // before it listens.
 function configureAdmission(handle, server, options, checkInJs) {
   if (!isRustHandle(handle) || (options === null && !checkInJs)) return;
-  const listener = handle[kListener];
-  if (options !== null) listener.configureAdmission(options);
-  const unwatch = server.blockList && typeof server.blockList.rules !== 'undefined' ?
-    watchBlockList(server, listener) : null;
-  handle[kAdmission] = {
-    server,
-    proxy: options?.proxy != null,
-    report: options?.report === true,
-    checkInJs,
-    unwatch,
-  };
+  handle[kAdmission] = new Admission(server, handle[kListener], options, checkInJs);
 }
 
 // Connections counted by what admission did with them.
@@ -272,7 +115,7 @@ function close(callback) {
   if (!this[kClosed]) {
     this[kClosed] = true;
     wrapFds.delete(this.fd);
-    this[kAdmission]?.unwatch?.();
+    this[kAdmission]?.close();
     this[kListener].close();
   }
   return Object.getPrototypeOf(this).close.call(this, callback);
@@ -418,7 +261,6 @@ module.exports = {
   BindErrorHandle,
   admissionCounts,
   configureAdmission,
-  proxyHeader,
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
   createServerHandle,
@@ -426,6 +268,5 @@ module.exports = {
   setPlacement,
   shareLoadOf,
   shareStatsOf,
-  watchProperty,
   takeOverHandle,
 };

@@ -20,10 +20,10 @@ const {
   admissionCounts,
   configureAdmission,
   createServerHandle,
-  proxyHeader,
   setPlacement,
   takeOverHandle,
 } = require('./handle');
+const { proxyHeader } = require('./admission');
 const {
   acceptPlacement,
   admissionOptions,

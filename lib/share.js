@@ -5,7 +5,8 @@
 // each shared server's load to the dispatcher, and threadShareStats().
 
 const { LOAD_CONNECTIONS, LOAD_MAX } = require('./listener');
-const { shareLoadOf, shareStatsOf, watchProperty } = require('./handle');
+const { shareLoadOf, shareStatsOf } = require('./handle');
+const { watchProperty } = require('./util');
 
 const kLoad = Symbol('rust-net.shareLoad');
 
