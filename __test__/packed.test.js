@@ -19,6 +19,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { platformTriple } = require('../lib/triple');
+const { elfInfo } = require('../scripts/elf');
 
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -58,20 +59,6 @@ function check(r, what) {
 function lastJson(stdout) {
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]);
-}
-
-// The libraries an ELF file needs, and its machine.
-function elf(file) {
-  const header = Buffer.alloc(20);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, header, 0, 20, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const r = check(spawnSync('readelf', ['-d', '-W', file], { encoding: 'utf8' }), `readelf -d ${file}`);
-  const needed = [...r.stdout.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
-  return { machine: header.readUInt16LE(18), needed };
 }
 
 // The program the user runs: one connection served, and which binary served
@@ -169,7 +156,7 @@ test('the installed package picks its binary by CPU and C library', { skip, time
       // prebuilt binary for that machine, built for its CPU and C library.
       const found = triple.binaryCandidates(platform).filter((c) => path.isAbsolute(c) && fs.existsSync(c));
       assert.deepStrictEqual(found, [path.join(installed, 'prebuilds', `${pkg.napi.binaryName}.${platform}.node`)]);
-      const { machine, needed } = elf(found[0]);
+      const { machine, needed } = elfInfo(found[0]);
       assert.strictEqual(machine, ELF_MACHINE[arch], `${platform}: ELF machine`);
       assert.ok(needed.includes(musl ? 'libc.so' : 'libc.so.6'), `${platform} needs ${needed.join(', ')}`);
       assert.ok(!needed.includes(musl ? 'libc.so.6' : 'libc.so'), `${platform} needs ${needed.join(', ')}`);

@@ -23,6 +23,7 @@
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { elfInfo } = require('./elf');
 
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -120,20 +121,16 @@ function build(target) {
 
 // The ELF machine, and the libraries the binary needs.
 function verify(target, file) {
-  const header = Buffer.alloc(20);
-  const fd = fs.openSync(file, 'r');
+  let info;
   try {
-    fs.readSync(fd, header, 0, 20, 0);
-  } finally {
-    fs.closeSync(fd);
+    info = elfInfo(file);
+  } catch (err) {
+    die(`${target.triple}: ${err.message}`);
   }
-  const machine = header.readUInt16LE(18);
-  if (header.readUInt32BE(0) !== 0x7f454c46 || machine !== target.elfMachine) {
+  const { machine, needed } = info;
+  if (!info.elf || machine !== target.elfMachine) {
     die(`${target.triple}: ${file} is not an ELF object for this architecture (e_machine ${machine})`);
   }
-  const dynamic = run('readelf', ['-d', '-W', file]);
-  if (dynamic.status !== 0) die(`readelf -d ${file} failed`);
-  const needed = [...dynamic.stdout.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
   const foreign = needed.filter((lib) => !ALLOWED_NEEDED[target.abi].has(lib));
   if (foreign.length || needed.length === 0) {
     die(`${target.triple}: needs ${needed.join(', ') || 'nothing'}; expected only ${[...ALLOWED_NEEDED[target.abi]].join(', ')}`);
