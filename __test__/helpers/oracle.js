@@ -94,9 +94,8 @@ async function watchingRustServers(fn) {
 // in Rust: a silent fallback to Node's own listening socket (in
 // takeOverHandle, or a binary that did not load) would compare node:net
 // with itself. So every rust-net server that emitted 'listening' must have
-// been listening in Rust then. `{ inRust: false }` is for the scenarios where
-// Node keeps the socket by design (a handle rust-net cannot take over).
-async function sameOnBoth(scenario, { inRust = true } = {}) {
+// been listening in Rust then.
+async function sameOnBoth(scenario) {
   assert.strictEqual(rustNet.native, true, 'the native part did not load: rust-net would be node:net');
   const observed = [];
   for (const [name, impl] of implementations) {
@@ -106,10 +105,8 @@ async function sameOnBoth(scenario, { inRust = true } = {}) {
     }
     const { result, seen } = await watchingRustServers(() => scenario(impl, name));
     observed.push(result);
-    if (inRust) {
-      assert.strictEqual(seen.inRust, seen.listened,
-                         `${seen.listened - seen.inRust} of ${seen.listened} rust-net servers listened outside Rust`);
-    }
+    assert.strictEqual(seen.inRust, seen.listened,
+                       `${seen.listened - seen.inRust} of ${seen.listened} rust-net servers listened outside Rust`);
   }
   assert.deepStrictEqual(observed[1], observed[0],
                          'rust-net (actual) differs from node:net (expected)');
