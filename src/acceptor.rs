@@ -165,7 +165,12 @@ pub trait Route: Send + Sync {
 /// to, so that a shared listener needs no accept loop of its own. Takes the
 /// fields of [`State`] it needs, so the caller may keep borrowing the
 /// listening socket.
-pub fn push_ready(ready: &mut Vec<OwnedFd>, error: &mut i32, route: Option<&Arc<dyn Route>>, conn: OwnedFd) {
+pub fn push_ready(
+    ready: &mut Vec<OwnedFd>,
+    error: &mut i32,
+    route: Option<&Arc<dyn Route>>,
+    conn: OwnedFd,
+) {
     match route {
         Some(route) => route.route(ready, error, conn),
         None => ready.push(conn),
@@ -253,7 +258,11 @@ impl Acceptor {
     /// with them next time.
     pub fn proxied_of_batch<R>(&self, f: impl Fn(&Proxied) -> R) -> Vec<Option<R>> {
         let state = self.lock();
-        state.in_flight_proxied.iter().map(|p| p.as_deref().map(&f)).collect()
+        state
+            .in_flight_proxied
+            .iter()
+            .map(|p| p.as_deref().map(&f))
+            .collect()
     }
 
     /// An acceptor with no socket of its own: a member of a shared listener,
@@ -272,7 +281,8 @@ impl Acceptor {
         } else {
             // SAFETY: as in take_claimed(): live until shutdown() nulls it
             // under the state lock, which the caller holds (`state`).
-            usize::try_from(unsafe { AtomicI32::from_ptr(counter) }.load(Ordering::Relaxed)).unwrap_or(0)
+            usize::try_from(unsafe { AtomicI32::from_ptr(counter) }.load(Ordering::Relaxed))
+                .unwrap_or(0)
         };
         state.ready.len() + state.in_flight.len().saturating_sub(claimed)
     }
@@ -289,7 +299,9 @@ impl Acceptor {
     pub fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state inconsistent
         // in a way that matters more than stopping service, so carry on.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` on the listening socket while it is open.
@@ -327,7 +339,8 @@ impl Acceptor {
             // reuse its number at once: its header info goes too).
             let _ = fd.into_raw_fd();
         }
-        let rest_proxied: Vec<Option<Box<Proxied>>> = state.in_flight_proxied.drain(..).skip(claimed).collect();
+        let rest_proxied: Vec<Option<Box<Proxied>>> =
+            state.in_flight_proxied.drain(..).skip(claimed).collect();
         for (fd, proxied) in state.in_flight.iter().zip(rest_proxied) {
             if let (Some(fd), Some(proxied)) = (fd, proxied) {
                 state.proxied.insert(fd.as_raw_fd(), proxied);
@@ -352,8 +365,15 @@ impl Acceptor {
         let ready = std::mem::take(&mut state.ready);
         batch.extend(ready.iter().map(AsRawFd::as_raw_fd));
         if !state.proxied.is_empty() {
-            let State { proxied, in_flight_proxied, .. } = &mut *state;
-            *in_flight_proxied = ready.iter().map(|fd| proxied.remove(&fd.as_raw_fd())).collect();
+            let State {
+                proxied,
+                in_flight_proxied,
+                ..
+            } = &mut *state;
+            *in_flight_proxied = ready
+                .iter()
+                .map(|fd| proxied.remove(&fd.as_raw_fd()))
+                .collect();
         }
         state.in_flight = ready.into_iter().map(Some).collect();
         if state.throttled {

@@ -20,6 +20,9 @@ mod runtime;
 mod share;
 mod socket;
 #[cfg(feature = "test-hooks")]
+// The hooks are reached only through napi-rs's registration, which is not
+// compiled into `cargo test`'s harness, so there they look unused.
+#[cfg_attr(test, allow(dead_code))]
 mod test_hooks;
 
 use std::cell::RefCell;
@@ -66,22 +69,49 @@ pub fn listener_create() -> u32 {
 /// Creates and binds a TCP socket. `ipv6` selects the address family of the
 /// literal, as Node's `bind` vs `bind6`.
 #[napi(catch_unwind)]
-pub fn listener_bind_tcp(id: u32, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| l.bind_tcp(address, port, ipv6, ipv6_only, reuse_port))
+pub fn listener_bind_tcp(
+    id: u32,
+    address: String,
+    port: u32,
+    ipv6: bool,
+    ipv6_only: bool,
+    reuse_port: bool,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.bind_tcp(address, port, ipv6, ipv6_only, reuse_port)
+    })
 }
 
 /// As `listenerBindTcp`, shared across threads (`shareAcrossThreads`): joins
 /// the group of servers of this process bound there, or starts one.
 /// `thread_id` is the calling thread's `threadId`, for the statistics.
 #[napi(catch_unwind)]
-pub fn listener_share_tcp(id: u32, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool, thread_id: u32) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| l.share_tcp(address, port, ipv6, ipv6_only, reuse_port, thread_id))
+pub fn listener_share_tcp(
+    id: u32,
+    address: String,
+    port: u32,
+    ipv6: bool,
+    ipv6_only: bool,
+    reuse_port: bool,
+    thread_id: u32,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.share_tcp(address, port, ipv6, ipv6_only, reuse_port, thread_id)
+    })
 }
 
 /// As `listenerBindPipe`, shared across threads.
 #[napi(catch_unwind)]
-pub fn listener_share_pipe(id: u32, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool, thread_id: u32) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| l.share_pipe(name, unlink_on_close, pad_abstract, thread_id))
+pub fn listener_share_pipe(
+    id: u32,
+    name: Buffer,
+    unlink_on_close: Option<Buffer>,
+    pad_abstract: bool,
+    thread_id: u32,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.share_pipe(name, unlink_on_close, pad_abstract, thread_id)
+    })
 }
 
 /// Per-member counts of the group listener `id` shares, or null when it
@@ -93,8 +123,15 @@ pub fn listener_share_stats(id: u32) -> Option<listener::ThreadShareStats> {
 
 /// Creates a Unix domain socket bound at `name` (see [`Listener::bind_pipe`]).
 #[napi(catch_unwind)]
-pub fn listener_bind_pipe(id: u32, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| l.bind_pipe(name, unlink_on_close, pad_abstract))
+pub fn listener_bind_pipe(
+    id: u32,
+    name: Buffer,
+    unlink_on_close: Option<Buffer>,
+    pad_abstract: bool,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.bind_pipe(name, unlink_on_close, pad_abstract)
+    })
 }
 
 /// Adopts an existing socket descriptor (`listen({ fd })`).
@@ -104,7 +141,9 @@ pub fn listener_open(env: Env, id: u32, fd: i32) -> i32 {
     // createHandle() checks the type before libuv's open()); one the loop
     // already watches is EEXIST, as libuv's uv_tcp_open/uv_pipe_open say.
     // SAFETY: called from JavaScript, so on `env`'s thread.
-    if socket::guess_kind(fd).is_some() && unsafe { placement::event_loop::loop_watches(env.raw(), fd) } {
+    if socket::guess_kind(fd).is_some()
+        && unsafe { placement::event_loop::loop_watches(env.raw(), fd) }
+    {
         return -libc::EEXIST;
     }
     with_listener(id, errno::UV_EINVAL, |l| l.open(fd))
@@ -125,8 +164,17 @@ pub fn listener_fd(id: u32) -> i32 {
 /// Starts listening and accepting (see [`Listener::listen`]); `claimed` is
 /// the one-element Int32Array JavaScript claims descriptors in.
 #[napi(catch_unwind)]
-pub fn listener_listen(env: Env, id: u32, backlog: i32, onconnection: ConnectionCallback, claimed: Unknown, placement: Option<String>) -> Result<i32> {
-    with_listener(id, Ok(errno::UV_EINVAL), |l| l.listen(&env, backlog, onconnection, &claimed, placement))
+pub fn listener_listen(
+    env: Env,
+    id: u32,
+    backlog: i32,
+    onconnection: ConnectionCallback,
+    claimed: Unknown,
+    placement: Option<String>,
+) -> Result<i32> {
+    with_listener(id, Ok(errno::UV_EINVAL), |l| {
+        l.listen(&env, backlog, onconnection, &claimed, placement)
+    })
 }
 
 /// Where listener `id` accepts: `"runtime"`, `"event-loop"`, or null.
@@ -172,8 +220,13 @@ pub fn listener_close(env: Env, id: u32) -> Result<()> {
 /// Sets listener `id`'s blockList and PROXY protocol settings (before
 /// listen()). Throws on a rule that does not parse.
 #[napi(catch_unwind)]
-pub fn listener_configure_admission(id: u32, options: admission::info::AdmissionOptions) -> Result<()> {
-    with_listener(id, Ok(()), |l| l.configure_admission(&options).map_err(Error::from_reason))
+pub fn listener_configure_admission(
+    id: u32,
+    options: admission::info::AdmissionOptions,
+) -> Result<()> {
+    with_listener(id, Ok(()), |l| {
+        l.configure_admission(&options).map_err(Error::from_reason)
+    })
 }
 
 /// Why `rules` (address, CIDR or Node BlockList strings) do not parse, or
@@ -186,7 +239,9 @@ pub fn check_rules(rules: Vec<String>) -> Option<String> {
 /// Replaces listener `id`'s blockList rules (Node's `rules` format).
 #[napi(catch_unwind)]
 pub fn listener_set_block_rules(id: u32, rules: Option<Vec<String>>) -> Result<()> {
-    with_listener(id, Ok(()), |l| l.set_block_rules(rules).map_err(Error::from_reason))
+    with_listener(id, Ok(()), |l| {
+        l.set_block_rules(rules).map_err(Error::from_reason)
+    })
 }
 
 /// What the PROXY header said for each descriptor of the batch

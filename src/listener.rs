@@ -94,28 +94,42 @@ impl Listener {
 
     /// Creates and binds a TCP socket. `ipv6` selects the address family of
     /// the literal, as Node's `bind` vs `bind6`.
-    pub fn bind_tcp(&mut self, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> i32 {
+    pub fn bind_tcp(
+        &mut self,
+        address: String,
+        port: u32,
+        ipv6: bool,
+        ipv6_only: bool,
+        reuse_port: bool,
+    ) -> i32 {
         if self.kind.is_some() {
             return errno::UV_EINVAL;
         }
         let Ok(port) = u16::try_from(port) else {
             return errno::UV_EINVAL;
         };
-        self.set_bound(socket::bind_tcp(&address, port, ipv6, ipv6_only, reuse_port))
+        self.set_bound(socket::bind_tcp(
+            &address, port, ipv6, ipv6_only, reuse_port,
+        ))
     }
 
     /// Creates a Unix domain socket bound at `name` (abstract if it starts
     /// with a NUL byte). `unlink_on_close` is the file removed when the
     /// server closes, and `pad_abstract` whether an abstract name takes the
     /// whole address size — Node versions differ on both.
-    pub fn bind_pipe(&mut self, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool) -> i32 {
+    pub fn bind_pipe(
+        &mut self,
+        name: Buffer,
+        unlink_on_close: Option<Buffer>,
+        pad_abstract: bool,
+    ) -> i32 {
         if self.kind.is_some() {
             return errno::UV_EINVAL;
         }
         let code = self.set_bound(socket::bind_pipe(&name, pad_abstract));
         if code == 0 {
-            self.unlink_on_close = unlink_on_close
-                .map(|path| PathBuf::from(std::ffi::OsStr::from_bytes(&path)));
+            self.unlink_on_close =
+                unlink_on_close.map(|path| PathBuf::from(std::ffi::OsStr::from_bytes(&path)));
         }
         code
     }
@@ -151,14 +165,22 @@ impl Listener {
     /// reported through `onconnection`, in batches. `placement` is
     /// `"runtime"`, `"event-loop"` or `"auto"` (the default: see
     /// [`placement::automatic`]).
-    pub fn listen(&mut self, env: &Env, backlog: i32, onconnection: ConnectionCallback, claimed: &Unknown<'_>, placement: Option<String>) -> Result<i32> {
+    pub fn listen(
+        &mut self,
+        env: &Env,
+        backlog: i32,
+        onconnection: ConnectionCallback,
+        claimed: &Unknown<'_>,
+        placement: Option<String>,
+    ) -> Result<i32> {
         if let Some(seat) = self.share.clone() {
             return self.listen_shared(env, seat, backlog, onconnection, claimed);
         }
         if let Some(acceptor) = &self.acceptor {
             // Listening already (a handle shared by two servers, as Node
             // allows): only the backlog changes, as with a second uv_listen.
-            let result = acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
+            let result =
+                acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
             return Ok(result.unwrap_or(Err(-libc::EBADF)).err().unwrap_or(0));
         }
         let placement = match Placement::parse(placement.as_deref().unwrap_or("auto")) {
@@ -168,7 +190,9 @@ impl Listener {
             // flood of them never wakes the event loop (bench/RESULTS.md,
             // admission): accepting on the event loop would refuse them
             // on the JavaScript thread.
-            Ok(_) if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => Placement::Runtime,
+            Ok(_) if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => {
+                Placement::Runtime
+            }
             Ok(None) if self.admission.is_some() => Placement::Runtime,
             Ok(choice) => choice.unwrap_or_else(placement::automatic),
             Err(()) => return Ok(errno::UV_EINVAL),
@@ -190,8 +214,12 @@ impl Listener {
             Err(code) => return Ok(code),
         };
         let code = match placement {
-            Placement::Runtime => self.listen_on_runtime(env, bound.socket, backlog, onconnection)?,
-            Placement::EventLoop => self.listen_on_event_loop(env, bound.socket, backlog, &onconnection),
+            Placement::Runtime => {
+                self.listen_on_runtime(env, bound.socket, backlog, onconnection)?
+            }
+            Placement::EventLoop => {
+                self.listen_on_event_loop(env, bound.socket, backlog, &onconnection)
+            }
         };
         if code == 0 {
             if let Some(acceptor) = &self.acceptor {
@@ -205,39 +233,58 @@ impl Listener {
         Ok(code)
     }
 
-    fn listen_on_runtime(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: ConnectionCallback) -> Result<i32> {
+    fn listen_on_runtime(
+        &mut self,
+        env: &Env,
+        socket: socket2::Socket,
+        backlog: i32,
+        onconnection: ConnectionCallback,
+    ) -> Result<i32> {
         let handle = runtime::handle().map_err(|e| Error::from_reason(e.to_string()))?;
         let listening = match runtime_thread::register(socket, &handle) {
             Ok(listening) => listening,
             Err(err) => return Ok(errno::uv_code(&err)),
         };
-        let acceptor = Arc::new(Acceptor::new(listening, backlog).admitting(self.admission.clone()));
+        let acceptor =
+            Arc::new(Acceptor::new(listening, backlog).admitting(self.admission.clone()));
 
-        let wake: Arc<Wake> = Arc::new(onconnection
-            .build_threadsafe_function::<()>()
-            .callee_handled::<false>()
-            .build_callback(|_ctx| Ok(()))?);
+        let wake: Arc<Wake> = Arc::new(
+            onconnection
+                .build_threadsafe_function::<()>()
+                .callee_handled::<false>()
+                .build_callback(|_ctx| Ok(()))?,
+        );
 
-        self.cleanup = Some(env.add_env_cleanup_hook(Arc::downgrade(&acceptor), |acceptor| {
-            // The environment (a worker, or the main thread at exit) is going
-            // away: stop accepting and close whatever JavaScript never took.
-            if let Some(acceptor) = acceptor.upgrade() {
-                acceptor.shutdown();
-            }
-        })?);
+        self.cleanup = Some(
+            env.add_env_cleanup_hook(Arc::downgrade(&acceptor), |acceptor| {
+                // The environment (a worker, or the main thread at exit) is going
+                // away: stop accepting and close whatever JavaScript never took.
+                if let Some(acceptor) = acceptor.upgrade() {
+                    acceptor.shutdown();
+                }
+            })?,
+        );
 
         let task_wake = Arc::clone(&wake);
-        let notify: runtime_thread::Notify =
-            Arc::new(move || task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok);
+        let notify: runtime_thread::Notify = Arc::new(move || {
+            task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+        });
         handle.spawn(runtime_thread::run(Arc::clone(&acceptor), notify));
         self.wake = Some(wake);
         self.acceptor = Some(acceptor);
         Ok(0)
     }
 
-    fn listen_on_event_loop(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: &ConnectionCallback) -> i32 {
+    fn listen_on_event_loop(
+        &mut self,
+        env: &Env,
+        socket: socket2::Socket,
+        backlog: i32,
+        onconnection: &ConnectionCallback,
+    ) -> i32 {
         let acceptor = Arc::new(
-            Acceptor::new(placement::event_loop::listening(socket), backlog).admitting(self.admission.clone()),
+            Acceptor::new(placement::event_loop::listening(socket), backlog)
+                .admitting(self.admission.clone()),
         );
         // SAFETY: called from JavaScript, so on `env`'s thread, with
         // `onconnection` a live function of that environment.
@@ -337,7 +384,10 @@ impl Listener {
     }
 
     /// Sets the blockList and PROXY protocol settings; before listen().
-    pub fn configure_admission(&mut self, options: &AdmissionOptions) -> std::result::Result<(), String> {
+    pub fn configure_admission(
+        &mut self,
+        options: &AdmissionOptions,
+    ) -> std::result::Result<(), String> {
         if self.acceptor.is_some() {
             return Err("rust-net: admission settings after listen()".to_string());
         }
@@ -350,7 +400,10 @@ impl Listener {
         let Some(admission) = &self.admission else {
             return Ok(());
         };
-        let rules = rules.as_deref().map(crate::admission::info::rules).transpose()?;
+        let rules = rules
+            .as_deref()
+            .map(crate::admission::info::rules)
+            .transpose()?;
         admission.set_blocked(rules);
         Ok(())
     }
@@ -365,12 +418,20 @@ impl Listener {
 
     /// Refusals not yet reported to JavaScript.
     pub fn take_rejections(&self) -> Vec<RejectionInfo> {
-        self.admission.as_ref().map_or_else(Vec::new, |a| a.take_reports().into_iter().map(RejectionInfo::from).collect())
+        self.admission.as_ref().map_or_else(Vec::new, |a| {
+            a.take_reports()
+                .into_iter()
+                .map(RejectionInfo::from)
+                .collect()
+        })
     }
 
     /// Connections counted by what admission did with them.
     pub fn admission_counts(&self) -> std::collections::HashMap<String, u32> {
-        self.admission.as_ref().map(|a| a.counts()).unwrap_or_default()
+        self.admission
+            .as_ref()
+            .map(|a| a.counts())
+            .unwrap_or_default()
     }
 }
 
@@ -397,22 +458,35 @@ impl TypeName for Batch {
 }
 
 impl ToNapiValue for Batch {
-    unsafe fn to_napi_value(env: napi::sys::napi_env, batch: Self) -> Result<napi::sys::napi_value> {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        batch: Self,
+    ) -> Result<napi::sys::napi_value> {
         let bytes = batch.0.len() * std::mem::size_of::<i32>();
         let mut buffer = ptr::null_mut();
         let mut data = ptr::null_mut();
         // SAFETY: called by napi-rs on `env`'s thread with a live env.
-        let status = unsafe { napi::sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer) };
+        let status =
+            unsafe { napi::sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer) };
         if status != napi::sys::Status::napi_ok || data.is_null() {
             return Err(Error::from_reason("rust-net: could not allocate a batch"));
         }
         // SAFETY: V8 just allocated `bytes` writable bytes at `data`, which
         // cannot overlap the Vec.
-        unsafe { ptr::copy_nonoverlapping(batch.0.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes) };
+        unsafe {
+            ptr::copy_nonoverlapping(batch.0.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes)
+        };
         let mut array = ptr::null_mut();
         // SAFETY: as above; `buffer` is the live ArrayBuffer just created.
         let status = unsafe {
-            napi::sys::napi_create_typedarray(env, napi::sys::TypedarrayType::int32_array, batch.0.len(), buffer, 0, &mut array)
+            napi::sys::napi_create_typedarray(
+                env,
+                napi::sys::TypedarrayType::int32_array,
+                batch.0.len(),
+                buffer,
+                0,
+                &mut array,
+            )
         };
         if status != napi::sys::Status::napi_ok {
             return Err(Error::from_reason("rust-net: could not allocate a batch"));
@@ -443,7 +517,15 @@ impl ClaimCounter {
         let mut data = ptr::null_mut();
         let mut buffer = ptr::null_mut();
         let mut offset = 0usize;
-        let status = napi::sys::napi_get_typedarray_info(env.raw(), value, &mut kind, &mut length, &mut data, &mut buffer, &mut offset);
+        let status = napi::sys::napi_get_typedarray_info(
+            env.raw(),
+            value,
+            &mut kind,
+            &mut length,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        );
         if status != napi::sys::Status::napi_ok
             || kind != napi::sys::TypedarrayType::int32_array
             || length < 1
@@ -452,10 +534,16 @@ impl ClaimCounter {
             return Err(errno::UV_EINVAL);
         }
         let mut reference = ptr::null_mut();
-        if napi::sys::napi_create_reference(env.raw(), value, 1, &mut reference) != napi::sys::Status::napi_ok {
+        if napi::sys::napi_create_reference(env.raw(), value, 1, &mut reference)
+            != napi::sys::Status::napi_ok
+        {
             return Err(errno::UV_EINVAL);
         }
-        Ok(ClaimCounter { reference, ptr: data.cast::<i32>(), len: length })
+        Ok(ClaimCounter {
+            reference,
+            ptr: data.cast::<i32>(),
+            len: length,
+        })
     }
 
     fn delete(self, env: &Env) {

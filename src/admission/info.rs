@@ -10,7 +10,7 @@ use rust_net_admission::cidr::RuleSet;
 use rust_net_admission::policy::{Policy, TrustedWithoutHeader, Untrusted};
 use rust_net_admission::proxy::{Addresses, Command, Header, ParseOptions, Version};
 
-use super::{Admission, ProxyConfig, Proxied, Rejection};
+use super::{Admission, Proxied, ProxyConfig, Rejection};
 
 /// `proxyProtocol`, normalised by lib/options.js.
 #[napi(object)]
@@ -50,21 +50,32 @@ pub fn rules(items: &[String]) -> Result<RuleSet, String> {
 impl AdmissionOptions {
     pub fn build(&self) -> Result<Admission, String> {
         let blocked = self.block_rules.as_deref().map(rules).transpose()?;
-        let proxy = self.proxy.as_ref().map(|p| -> Result<ProxyConfig, String> {
-            Ok(ProxyConfig {
-                trusted: rules(&p.trusted)?,
-                policy: Policy {
-                    untrusted: if p.untrusted == "reject" { Untrusted::Reject } else { Untrusted::Pass },
-                    trusted_without_header: if p.missing_header == "pass" {
-                        TrustedWithoutHeader::Pass
-                    } else {
-                        TrustedWithoutHeader::Reject
+        let proxy = self
+            .proxy
+            .as_ref()
+            .map(|p| -> Result<ProxyConfig, String> {
+                Ok(ProxyConfig {
+                    trusted: rules(&p.trusted)?,
+                    policy: Policy {
+                        untrusted: if p.untrusted == "reject" {
+                            Untrusted::Reject
+                        } else {
+                            Untrusted::Pass
+                        },
+                        trusted_without_header: if p.missing_header == "pass" {
+                            TrustedWithoutHeader::Pass
+                        } else {
+                            TrustedWithoutHeader::Reject
+                        },
+                        parse: ParseOptions {
+                            max_header_len: p.max_header_length as usize,
+                            ..ParseOptions::default()
+                        },
                     },
-                    parse: ParseOptions { max_header_len: p.max_header_length as usize, ..ParseOptions::default() },
-                },
-                timeout: Duration::from_millis(u64::from(p.timeout_ms)),
+                    timeout: Duration::from_millis(u64::from(p.timeout_ms)),
+                })
             })
-        }).transpose()?;
+            .transpose()?;
         Ok(Admission::new(blocked, proxy, self.report))
     }
 }
@@ -154,7 +165,11 @@ impl From<&Proxied> for ProxyHeader {
             }
             .to_string(),
             source: if real { None } else { h.source().map(endpoint) },
-            destination: if real { None } else { h.destination().map(endpoint) },
+            destination: if real {
+                None
+            } else {
+                h.destination().map(endpoint)
+            },
             proxy: p.real_peer.map(endpoint),
             alpn: tlvs.alpn().map(|v| String::from_utf8_lossy(v).into_owned()),
             authority: tlvs.authority().map(str::to_string),
@@ -175,7 +190,13 @@ impl From<&Proxied> for ProxyHeader {
             aws_vpc_endpoint_id: tlvs.aws_vpce_id().map(str::to_string),
             azure_private_link_id: tlvs.azure_link_id(),
             gcp_psc_connection_id: tlvs.gcp_psc_connection_id().map(|id| id.to_string()),
-            tlvs: tlvs.iter().map(|t| TlvInfo { kind: u32::from(t.kind), value: Buffer::from(t.value.to_vec()) }).collect(),
+            tlvs: tlvs
+                .iter()
+                .map(|t| TlvInfo {
+                    kind: u32::from(t.kind),
+                    value: Buffer::from(t.value.to_vec()),
+                })
+                .collect(),
         }
     }
 }

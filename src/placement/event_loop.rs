@@ -35,7 +35,9 @@ use std::sync::Arc;
 use napi::sys;
 use socket2::Socket;
 
-use crate::acceptor::{accept_one, maybe_injected_panic, Accepted, Acceptor, Listening, ACCEPT_BATCH};
+use crate::acceptor::{
+    accept_one, maybe_injected_panic, Accepted, Acceptor, Listening, ACCEPT_BATCH,
+};
 use crate::admission::Next;
 use crate::placement::runtime_thread::{EMFILE_BACKOFF, UV_EIO};
 use crate::socket;
@@ -43,10 +45,19 @@ use crate::socket;
 extern "C" {
     fn uv_handle_size(kind: c_int) -> usize;
     fn uv_poll_init_socket(loop_: *mut sys::uv_loop_s, handle: *mut c_void, fd: c_int) -> c_int;
-    fn uv_poll_start(handle: *mut c_void, events: c_int, cb: unsafe extern "C" fn(*mut c_void, c_int, c_int)) -> c_int;
+    fn uv_poll_start(
+        handle: *mut c_void,
+        events: c_int,
+        cb: unsafe extern "C" fn(*mut c_void, c_int, c_int),
+    ) -> c_int;
     fn uv_poll_stop(handle: *mut c_void) -> c_int;
     fn uv_timer_init(loop_: *mut sys::uv_loop_s, handle: *mut c_void) -> c_int;
-    fn uv_timer_start(handle: *mut c_void, cb: unsafe extern "C" fn(*mut c_void), timeout: u64, repeat: u64) -> c_int;
+    fn uv_timer_start(
+        handle: *mut c_void,
+        cb: unsafe extern "C" fn(*mut c_void),
+        timeout: u64,
+        repeat: u64,
+    ) -> c_int;
     fn uv_close(handle: *mut c_void, cb: Option<unsafe extern "C" fn(*mut c_void)>);
     fn uv_ref(handle: *mut c_void);
     fn uv_unref(handle: *mut c_void);
@@ -99,7 +110,9 @@ unsafe fn watch_for_teardown(env: sys::napi_env, ctx: &Rc<Ctx>) {
         let mut t = t.borrow_mut();
         if t.hook.is_null() {
             let mut hook = ptr::null_mut();
-            if sys::napi_add_async_cleanup_hook(env, Some(on_teardown), ptr::null_mut(), &mut hook) == sys::Status::napi_ok {
+            if sys::napi_add_async_cleanup_hook(env, Some(on_teardown), ptr::null_mut(), &mut hook)
+                == sys::Status::napi_ok
+            {
                 t.hook = hook;
             }
         }
@@ -112,7 +125,9 @@ unsafe fn watch_for_teardown(env: sys::napi_env, ctx: &Rc<Ctx>) {
 fn finish_teardown_if_done(t: &mut Teardown) {
     if t.pending == 0 && !t.hook.is_null() {
         // SAFETY: the hook was added on this thread and not removed yet.
-        unsafe { sys::napi_remove_async_cleanup_hook(std::mem::replace(&mut t.hook, ptr::null_mut())) };
+        unsafe {
+            sys::napi_remove_async_cleanup_hook(std::mem::replace(&mut t.hook, ptr::null_mut()))
+        };
     }
 }
 
@@ -142,12 +157,18 @@ impl LoopPoll {
     /// # Safety
     /// Must run on `env`'s JavaScript thread, with `callback` a live function
     /// value of that environment.
-    pub unsafe fn start(env: sys::napi_env, callback: sys::napi_value, acceptor: Arc<Acceptor>) -> Result<LoopPoll, i32> {
+    pub unsafe fn start(
+        env: sys::napi_env,
+        callback: sys::napi_value,
+        acceptor: Arc<Acceptor>,
+    ) -> Result<LoopPoll, i32> {
         let Some(fd) = acceptor.with_listener(|s| s.as_raw_fd()) else {
             return Err(-libc::EBADF);
         };
         let mut uv_loop: *mut sys::uv_loop_s = ptr::null_mut();
-        if sys::napi_get_uv_event_loop(env, &mut uv_loop) != sys::Status::napi_ok || uv_loop.is_null() {
+        if sys::napi_get_uv_event_loop(env, &mut uv_loop) != sys::Status::napi_ok
+            || uv_loop.is_null()
+        {
             return Err(-libc::EINVAL);
         }
         let poll = libc::calloc(1, uv_handle_size(UV_POLL));
@@ -169,7 +190,12 @@ impl LoopPoll {
         let mut callback_ref = ptr::null_mut();
         sys::napi_create_reference(env, callback, 1, &mut callback_ref);
         let mut name = ptr::null_mut();
-        sys::napi_create_string_utf8(env, c"rust-net:accept".as_ptr(), "rust-net:accept".len() as isize, &mut name);
+        sys::napi_create_string_utf8(
+            env,
+            c"rust-net:accept".as_ptr(),
+            "rust-net:accept".len() as isize,
+            &mut name,
+        );
         let mut async_context = ptr::null_mut();
         sys::napi_async_init(env, ptr::null_mut(), name, &mut async_context);
 
@@ -320,7 +346,10 @@ fn accept_round(acceptor: &Acceptor) -> Round {
     maybe_injected_panic();
     let state = &mut *guard;
     let Some(listener) = state.listener.as_ref() else {
-        return Round { deliver: false, backoff: false };
+        return Round {
+            deliver: false,
+            backoff: false,
+        };
     };
     let fd = listener.fd();
     // One getsockopt instead of the accept4 that fails with EAGAIN at the
@@ -362,7 +391,10 @@ fn accept_round(acceptor: &Acceptor) -> Round {
     if state.ready.len() >= state.limit {
         state.throttled = true;
     }
-    Round { deliver: !state.ready.is_empty() || state.error != 0 || reports, backoff }
+    Round {
+        deliver: !state.ready.is_empty() || state.error != 0 || reports,
+        backoff,
+    }
 }
 
 unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_int) {
@@ -379,13 +411,19 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
     }
     let round = if status < 0 {
         ctx.acceptor.fail(status);
-        Round { deliver: true, backoff: false }
+        Round {
+            deliver: true,
+            backoff: false,
+        }
     } else {
         // A panic must neither unwind into libuv nor stop the server
         // silently: it is reported as an accept error, then polling pauses.
         catch_unwind(AssertUnwindSafe(|| accept_round(&ctx.acceptor))).unwrap_or_else(|_| {
             ctx.acceptor.fail(UV_EIO);
-            Round { deliver: true, backoff: true }
+            Round {
+                deliver: true,
+                backoff: true,
+            }
         })
     };
     if round.backoff || ctx.acceptor.lock().throttled {
@@ -420,7 +458,15 @@ unsafe fn call_javascript(ctx: &Ctx) {
         && sys::napi_get_global(env, &mut recv) == sys::Status::napi_ok
     {
         let mut result = ptr::null_mut();
-        let status = sys::napi_make_callback(env, ctx.async_context.get(), recv, callback, 0, ptr::null(), &mut result);
+        let status = sys::napi_make_callback(
+            env,
+            ctx.async_context.get(),
+            recv,
+            callback,
+            0,
+            ptr::null(),
+            &mut result,
+        );
         if status == sys::Status::napi_pending_exception {
             let mut exception = ptr::null_mut();
             if sys::napi_get_and_clear_last_exception(env, &mut exception) == sys::Status::napi_ok {

@@ -22,7 +22,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::runtime::Handle;
 
-use crate::acceptor::{accept_one, maybe_injected_panic, push_ready, Accepted, Acceptor, Listening, ACCEPT_BATCH};
+use crate::acceptor::{
+    accept_one, maybe_injected_panic, push_ready, Accepted, Acceptor, Listening, ACCEPT_BATCH,
+};
 use crate::admission::header::{self, Outcome};
 use crate::admission::{Admission, Next};
 use crate::socket;
@@ -139,35 +141,51 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
         match accept_one(fd) {
             Accepted::Conn(conn) => {
                 match &acceptor.admission {
-                    None => push_ready(&mut state.ready, &mut state.error, state.route.as_ref(), conn),
+                    None => push_ready(
+                        &mut state.ready,
+                        &mut state.error,
+                        state.route.as_ref(),
+                        conn,
+                    ),
                     Some(admission) => match admission.on_accept(conn) {
-                        Next::Deliver(conn) => push_ready(&mut state.ready, &mut state.error, state.route.as_ref(), conn),
+                        Next::Deliver(conn) => push_ready(
+                            &mut state.ready,
+                            &mut state.error,
+                            state.route.as_ref(),
+                            conn,
+                        ),
                         Next::Refused => {
                             refused = true;
                             reports |= admission.report;
                         }
-                        Next::ReadHeader(conn, peer) => match header::try_now(conn, peer, admission) {
-                            Ok(Outcome::Deliver(conn, proxied)) => {
-                                admission.count(if proxied.is_some() { "proxied" } else { "direct" });
-                                if let Some(proxied) = proxied {
-                                    state.proxied.insert(conn.as_raw_fd(), proxied);
+                        Next::ReadHeader(conn, peer) => {
+                            match header::try_now(conn, peer, admission) {
+                                Ok(Outcome::Deliver(conn, proxied)) => {
+                                    admission.count(if proxied.is_some() {
+                                        "proxied"
+                                    } else {
+                                        "direct"
+                                    });
+                                    if let Some(proxied) = proxied {
+                                        state.proxied.insert(conn.as_raw_fd(), proxied);
+                                    }
+                                    state.ready.push(conn);
                                 }
-                                state.ready.push(conn);
+                                Ok(Outcome::Refused(reason)) => {
+                                    refused = true;
+                                    reports |= admission.refuse(reason, peer);
+                                }
+                                Err(conn) => {
+                                    tokio::spawn(admit_after_header(
+                                        Arc::clone(acceptor),
+                                        Arc::clone(admission),
+                                        conn,
+                                        peer,
+                                        Arc::clone(notify),
+                                    ));
+                                }
                             }
-                            Ok(Outcome::Refused(reason)) => {
-                                refused = true;
-                                reports |= admission.refuse(reason, peer);
-                            }
-                            Err(conn) => {
-                                tokio::spawn(admit_after_header(
-                                    Arc::clone(acceptor),
-                                    Arc::clone(admission),
-                                    conn,
-                                    peer,
-                                    Arc::clone(notify),
-                                ));
-                            }
-                        },
+                        }
                     },
                 }
                 accepted += 1;
@@ -221,10 +239,12 @@ pub async fn run(acceptor: Arc<Acceptor>, notify: Notify) {
             // A panic here must not end the task silently (the server would
             // stop accepting) nor cross into Node: it is reported as an
             // accept error and the loop carries on after a pause.
-            catch_unwind(AssertUnwindSafe(|| poll_accept(&acceptor, cx, &notify))).unwrap_or_else(|_| {
-                acceptor.fail(UV_EIO);
-                Poll::Ready(Step::Failed)
-            })
+            catch_unwind(AssertUnwindSafe(|| poll_accept(&acceptor, cx, &notify))).unwrap_or_else(
+                |_| {
+                    acceptor.fail(UV_EIO);
+                    Poll::Ready(Step::Failed)
+                },
+            )
         })
         .await;
         match step {
@@ -266,7 +286,11 @@ async fn admit_after_header(
 ) {
     let wake = match header::read(conn, peer, &admission).await {
         Outcome::Deliver(conn, proxied) => {
-            admission.count(if proxied.is_some() { "proxied" } else { "direct" });
+            admission.count(if proxied.is_some() {
+                "proxied"
+            } else {
+                "direct"
+            });
             acceptor.deliver(conn, proxied)
         }
         Outcome::Refused(reason) => admission.refuse(reason, peer) && acceptor.wake_due(),

@@ -123,7 +123,9 @@ pub struct Members {
 
 impl Members {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether the holding queue has descriptors for members to take.
@@ -133,9 +135,25 @@ impl Members {
 
     /// Adds a member; `hold` is the group acceptor's state, whose holding
     /// queue it may take from at once.
-    pub fn join(&self, hold: &mut State, id: u64, thread_id: u32, acceptor: Arc<Acceptor>, notify: Notify, load: *mut i32) {
+    pub fn join(
+        &self,
+        hold: &mut State,
+        id: u64,
+        thread_id: u32,
+        acceptor: Arc<Acceptor>,
+        notify: Notify,
+        load: *mut i32,
+    ) {
         let mut inner = self.lock();
-        inner.members.push(Member { id, thread_id, acceptor, notify, load: Load(load), dispatched: 0, rerouted: 0 });
+        inner.members.push(Member {
+            id,
+            thread_id,
+            acceptor,
+            notify,
+            load: Load(load),
+            dispatched: 0,
+            rerouted: 0,
+        });
         self.settle(&mut inner, hold);
     }
 
@@ -206,22 +224,26 @@ impl Members {
     /// Every member's counts.
     pub fn stats(&self) -> GroupStats {
         let inner = self.lock();
-        let members = inner.members.iter().map(|m| {
-            let waiting = {
-                let state = m.acceptor.lock();
-                m.acceptor.waiting(&state) as u64
-            };
-            MemberStats {
-                id: m.id,
-                thread_id: m.thread_id,
-                dispatched: m.dispatched,
-                taken: m.dispatched.saturating_sub(waiting),
-                waiting,
-                rerouted: m.rerouted,
-                connections: m.load.read(LOAD_CONNECTIONS),
-                max_connections: m.load.read(LOAD_MAX),
-            }
-        }).collect();
+        let members = inner
+            .members
+            .iter()
+            .map(|m| {
+                let waiting = {
+                    let state = m.acceptor.lock();
+                    m.acceptor.waiting(&state) as u64
+                };
+                MemberStats {
+                    id: m.id,
+                    thread_id: m.thread_id,
+                    dispatched: m.dispatched,
+                    taken: m.dispatched.saturating_sub(waiting),
+                    waiting,
+                    rerouted: m.rerouted,
+                    connections: m.load.read(LOAD_CONNECTIONS),
+                    max_connections: m.load.read(LOAD_MAX),
+                }
+            })
+            .collect();
         GroupStats {
             members,
             rerouted: inner.rerouted,

@@ -76,7 +76,11 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { max_header_len: DEFAULT_MAX_HEADER_LEN, v1: true, v2: true }
+        ParseOptions {
+            max_header_len: DEFAULT_MAX_HEADER_LEN,
+            v1: true,
+            v2: true,
+        }
     }
 }
 
