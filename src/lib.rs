@@ -9,6 +9,9 @@
 //! for each failure and JavaScript passes these numbers straight to it.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+// Every unsafe operation sits in its own `unsafe {}` block with a `// SAFETY:`
+// comment, also inside an `unsafe fn`, whose contract alone proves nothing.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod acceptor;
 mod admission;
@@ -144,7 +147,7 @@ pub fn listener_open(env: Env, id: u32, fd: i32) -> i32 {
     if socket::guess_kind(fd).is_some()
         && unsafe { placement::event_loop::loop_watches(env.raw(), fd) }
     {
-        return -libc::EEXIST;
+        return errno::UV_EEXIST;
     }
     with_listener(id, errno::UV_EINVAL, |l| l.open(fd))
 }

@@ -10,11 +10,9 @@
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::ptr;
 use std::sync::{Arc, Weak};
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::CleanupEnvHook;
 
 use crate::acceptor::Acceptor;
@@ -25,37 +23,11 @@ use crate::placement::{self, runtime_thread, Placement};
 use crate::socket::{self, Bound, Kind};
 use crate::{errno, reserve, runtime};
 
-mod shared;
-pub use shared::ThreadShareStats;
-
-/// The JavaScript callback of a listening server, called with no arguments
-/// when connections (or an accept error) wait in `take()`.
-pub type ConnectionCallback<'a> = Function<'a, (), Unknown<'static>>;
-type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
-
-/// `ref()`/`unref()` of a threadsafe function: whether it keeps the event
-/// loop alive, which is what a listening Node server does unless unref'd.
-fn set_referenced(env: &Env, wake: &Wake, referenced: bool) -> Result<()> {
-    wake.handle.with_read_aborted(|aborted| {
-        if aborted {
-            return Ok(());
-        }
-        // SAFETY: the function is not aborted, so N-API still owns a live
-        // threadsafe function, and we are on its environment's thread.
-        let status = unsafe {
-            if referenced {
-                napi::sys::napi_ref_threadsafe_function(env.raw(), wake.raw())
-            } else {
-                napi::sys::napi_unref_threadsafe_function(env.raw(), wake.raw())
-            }
-        };
-        if status == napi::sys::Status::napi_ok {
-            Ok(())
-        } else {
-            Err(Error::from_status(Status::from(status)))
-        }
-    })
-}
+mod join_group;
+mod js;
+pub use join_group::ThreadShareStats;
+use js::{set_referenced, wake_up, ClaimCounter, Wake};
+pub use js::{Batch, ConnectionCallback};
 
 /// One listening socket: bound (or adopted), then listening and accepting.
 #[derive(Default)]
@@ -181,7 +153,7 @@ impl Listener {
             // allows): only the backlog changes, as with a second uv_listen.
             let result =
                 acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
-            return Ok(result.unwrap_or(Err(-libc::EBADF)).err().unwrap_or(0));
+            return Ok(result.unwrap_or(Err(errno::UV_EBADF)).err().unwrap_or(0));
         }
         let placement = match Placement::parse(placement.as_deref().unwrap_or("auto")) {
             // PROXY headers are read on the runtime, never on the event
@@ -248,12 +220,7 @@ impl Listener {
         let acceptor =
             Arc::new(Acceptor::new(listening, backlog).admitting(self.admission.clone()));
 
-        let wake: Arc<Wake> = Arc::new(
-            onconnection
-                .build_threadsafe_function::<()>()
-                .callee_handled::<false>()
-                .build_callback(|_ctx| Ok(()))?,
-        );
+        let (wake, notify) = wake_up(&onconnection)?;
 
         self.cleanup = Some(
             env.add_env_cleanup_hook(Arc::downgrade(&acceptor), |acceptor| {
@@ -265,11 +232,7 @@ impl Listener {
             })?,
         );
 
-        let task_wake = Arc::clone(&wake);
-        let notify: runtime_thread::Notify = Arc::new(move || {
-            task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
-        });
-        handle.spawn(runtime_thread::run(Arc::clone(&acceptor), notify));
+        handle.spawn(runtime_thread::run(Arc::clone(&acceptor), Arc::new(notify)));
         self.wake = Some(wake);
         self.acceptor = Some(acceptor);
         Ok(0)
@@ -438,117 +401,5 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop_accepting();
-    }
-}
-
-/// A batch for JavaScript as an Int32Array over a copy in V8's own memory:
-/// two N-API calls per batch, where an Array costs a `napi_set_element`
-/// (≈ 1,200 instructions) per descriptor, and no finaliser for the garbage
-/// collector (as an external buffer would need); bench/RESULTS.md, C1.
-pub struct Batch(pub Vec<i32>);
-
-impl TypeName for Batch {
-    fn type_name() -> &'static str {
-        "Int32Array"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ToNapiValue for Batch {
-    unsafe fn to_napi_value(
-        env: napi::sys::napi_env,
-        batch: Self,
-    ) -> Result<napi::sys::napi_value> {
-        let bytes = batch.0.len() * std::mem::size_of::<i32>();
-        let mut buffer = ptr::null_mut();
-        let mut data = ptr::null_mut();
-        // SAFETY: called by napi-rs on `env`'s thread with a live env.
-        let status =
-            unsafe { napi::sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer) };
-        if status != napi::sys::Status::napi_ok || data.is_null() {
-            return Err(Error::from_reason("rust-net: could not allocate a batch"));
-        }
-        // SAFETY: V8 just allocated `bytes` writable bytes at `data`, which
-        // cannot overlap the Vec.
-        unsafe {
-            ptr::copy_nonoverlapping(batch.0.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes)
-        };
-        let mut array = ptr::null_mut();
-        // SAFETY: as above; `buffer` is the live ArrayBuffer just created.
-        let status = unsafe {
-            napi::sys::napi_create_typedarray(
-                env,
-                napi::sys::TypedarrayType::int32_array,
-                batch.0.len(),
-                buffer,
-                0,
-                &mut array,
-            )
-        };
-        if status != napi::sys::Status::napi_ok {
-            return Err(Error::from_reason("rust-net: could not allocate a batch"));
-        }
-        Ok(array)
-    }
-}
-
-/// The claim counter: a one-element Int32Array of JavaScript's, in which it
-/// stores how many descriptors of the last batch it has taken ownership of.
-/// A strong reference keeps its memory in place until close(); it is
-/// JavaScript's own memory, so nothing is left for the garbage collector to
-/// finalise.
-struct ClaimCounter {
-    reference: napi::sys::napi_ref,
-    ptr: *mut i32,
-    /// Its length in elements (a shared listener's carries its load too).
-    len: usize,
-}
-
-impl ClaimCounter {
-    /// # Safety
-    /// On `env`'s thread, with `array` a live value of that environment.
-    unsafe fn new(env: &Env, array: &Unknown<'_>) -> std::result::Result<Self, i32> {
-        let value = array.raw();
-        let mut kind = 0;
-        let mut length = 0usize;
-        let mut data = ptr::null_mut();
-        let mut buffer = ptr::null_mut();
-        let mut offset = 0usize;
-        let status = napi::sys::napi_get_typedarray_info(
-            env.raw(),
-            value,
-            &mut kind,
-            &mut length,
-            &mut data,
-            &mut buffer,
-            &mut offset,
-        );
-        if status != napi::sys::Status::napi_ok
-            || kind != napi::sys::TypedarrayType::int32_array
-            || length < 1
-            || data.is_null()
-        {
-            return Err(errno::UV_EINVAL);
-        }
-        let mut reference = ptr::null_mut();
-        if napi::sys::napi_create_reference(env.raw(), value, 1, &mut reference)
-            != napi::sys::Status::napi_ok
-        {
-            return Err(errno::UV_EINVAL);
-        }
-        Ok(ClaimCounter {
-            reference,
-            ptr: data.cast::<i32>(),
-            len: length,
-        })
-    }
-
-    fn delete(self, env: &Env) {
-        // SAFETY: the reference was created on this environment's thread,
-        // which is the one calling.
-        unsafe { napi::sys::napi_delete_reference(env.raw(), self.reference) };
     }
 }

@@ -347,7 +347,7 @@ pub fn pending_connections(_listener: RawFd) -> Option<usize> {
 /// the caller.
 pub fn duplicate(fd: RawFd) -> Result<RawFd, i32> {
     if fd < 0 {
-        return Err(-libc::EBADF);
+        return Err(crate::errno::UV_EBADF);
     }
     // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; on success the new descriptor
     // is returned to the caller, who takes ownership of it.

@@ -181,7 +181,9 @@ impl Members {
             }
         }
         if let Some(hold) = hold {
-            hold.ready.splice(0..0, left);
+            hold.with_held(|held, _| {
+                held.splice(0..0, left);
+            });
             self.settle(&mut inner, hold);
         }
     }
@@ -194,14 +196,9 @@ impl Members {
     }
 
     fn settle(&self, inner: &mut Inner, hold: &mut State) {
-        self.drain(inner, &mut hold.ready);
-        if hold.throttled && hold.ready.len() < hold.limit {
-            hold.throttled = false;
-            if let Some(waker) = hold.waker.take() {
-                waker.wake();
-            }
-        }
-        forward_error(inner, &mut hold.error);
+        hold.with_held(|held, _| self.drain(inner, held));
+        hold.resume_if_room();
+        hold.with_held(|_, error| forward_error(inner, error));
     }
 
     /// Delivers held descriptors, in order of acceptance, while members can
@@ -263,9 +260,8 @@ fn forward_error(inner: &mut Inner, error: &mut i32) {
     let i = inner.cursor % inner.members.len();
     let member = &inner.members[i];
     let mut state = member.acceptor.lock();
-    state.error = code;
-    if !state.notified {
-        state.notified = true;
+    state.set_error(code);
+    if state.mark_notified() {
         drop(state);
         (member.notify)();
     }
@@ -281,7 +277,7 @@ impl Inner {
             let member = &self.members[i];
             let waiting = {
                 let state = member.acceptor.lock();
-                if state.ready.len() >= state.limit {
+                if state.is_full() {
                     continue;
                 }
                 member.acceptor.waiting(&state)
@@ -304,9 +300,8 @@ impl Inner {
             member.rerouted += 1;
         }
         let mut state = member.acceptor.lock();
-        state.ready.push(fd);
-        if !state.notified {
-            state.notified = true;
+        state.enqueue(fd);
+        if state.mark_notified() {
             drop(state);
             // A member whose environment is gone stays until its cleanup
             // hook makes it leave, which re-routes its queue.

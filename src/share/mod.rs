@@ -119,7 +119,7 @@ impl Group {
             Socket::Bound(bound) => bound,
             other => {
                 let code = if matches!(other, Socket::Closed) {
-                    -libc::EBADF
+                    crate::errno::UV_EBADF
                 } else {
                     0
                 };
@@ -146,11 +146,11 @@ impl Group {
         let acceptor = Arc::new(Acceptor::new(listening, backlog));
         {
             let mut state = acceptor.lock();
-            state.route = Some(Arc::clone(&self.members) as Arc<dyn crate::acceptor::Route>);
+            state.set_route(Arc::clone(&self.members) as Arc<dyn crate::acceptor::Route>);
             // Nobody takes from the group's own queue (it only holds), so it
             // never wakes anyone: the accept loop then never calls `notify`
             // with the state locked, only after a panicking round.
-            state.notified = true;
+            state.mark_notified();
         }
         let weak = Arc::downgrade(&acceptor);
         let members = Arc::clone(&self.members);
@@ -303,14 +303,14 @@ impl Seat {
         load: *mut i32,
     ) -> i32 {
         if self.released.load(Ordering::Acquire) {
-            return -libc::EBADF;
+            return crate::errno::UV_EBADF;
         }
         let code = self.group.listen(backlog);
         if code != 0 {
             return code;
         }
         let Some(group_acceptor) = self.group.acceptor() else {
-            return -libc::EBADF;
+            return crate::errno::UV_EBADF;
         };
         let id = self.group.next_member.fetch_add(1, Ordering::Relaxed);
         let mut member = self.member.lock().unwrap_or_else(|p| p.into_inner());

@@ -116,17 +116,8 @@ impl Listener {
         };
         let acceptor = Arc::new(Acceptor::queue_only(backlog));
         acceptor.set_claim_counter(claim.ptr);
-        let wake: Arc<Wake> = Arc::new(
-            onconnection
-                .build_threadsafe_function::<()>()
-                .callee_handled::<false>()
-                .build_callback(|_ctx| Ok(()))?,
-        );
-        let task_wake = Arc::clone(&wake);
-        let notify = Box::new(move || {
-            task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
-        });
-        let code = seat.listen(backlog, Arc::clone(&acceptor), notify, claim.ptr);
+        let (wake, notify) = wake_up(&onconnection)?;
+        let code = seat.listen(backlog, Arc::clone(&acceptor), Box::new(notify), claim.ptr);
         if code != 0 {
             acceptor.shutdown();
             claim.delete(env);
