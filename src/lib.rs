@@ -173,7 +173,7 @@ pub fn listener_listen(
     backlog: i32,
     onconnection: ConnectionCallback,
     claimed: Unknown,
-    placement: Option<String>,
+    placement: Option<placement::AcceptPlacement>,
 ) -> Result<i32> {
     with_listener(id, Ok(errno::UV_EINVAL), |l| {
         l.listen(&env, backlog, onconnection, &claimed, placement)

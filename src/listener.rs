@@ -19,7 +19,7 @@ use crate::acceptor::Acceptor;
 use crate::admission::info::{AdmissionOptions, ProxyHeader, RejectionInfo};
 use crate::admission::Admission;
 use crate::placement::event_loop::LoopPoll;
-use crate::placement::{self, runtime_thread, Placement};
+use crate::placement::{self, runtime_thread, AcceptPlacement, Placement};
 use crate::socket::{self, Bound, Kind};
 use crate::{errno, reserve, runtime};
 
@@ -134,16 +134,15 @@ impl Listener {
     }
 
     /// Starts listening and accepting. Connections (and accept errors) are
-    /// reported through `onconnection`, in batches. `placement` is
-    /// `"runtime"`, `"event-loop"` or `"auto"` (the default: see
-    /// [`placement::automatic`]).
+    /// reported through `onconnection`, in batches. `placement` is where
+    /// to accept (absent: `"auto"`, see [`placement::automatic`]).
     pub fn listen(
         &mut self,
         env: &Env,
         backlog: i32,
         onconnection: ConnectionCallback,
         claimed: &Unknown<'_>,
-        placement: Option<String>,
+        placement: Option<AcceptPlacement>,
     ) -> Result<i32> {
         if let Some(seat) = self.share.clone() {
             return self.listen_shared(env, seat, backlog, onconnection, claimed);
@@ -155,19 +154,16 @@ impl Listener {
                 acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
             return Ok(result.unwrap_or(Err(errno::UV_EBADF)).err().unwrap_or(0));
         }
-        let placement = match Placement::parse(placement.as_deref().unwrap_or("auto")) {
+        let placement = match placement.and_then(AcceptPlacement::forced) {
             // PROXY headers are read on the runtime, never on the event
             // loop, so such a server accepts there too; and a server that
             // refuses peers (blockList) does so there by default, so that a
             // flood of them never wakes the event loop (bench/RESULTS.md,
             // admission): accepting on the event loop would refuse them
             // on the JavaScript thread.
-            Ok(_) if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => {
-                Placement::Runtime
-            }
-            Ok(None) if self.admission.is_some() => Placement::Runtime,
-            Ok(choice) => choice.unwrap_or_else(placement::automatic),
-            Err(()) => return Ok(errno::UV_EINVAL),
+            _ if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => Placement::Runtime,
+            None if self.admission.is_some() => Placement::Runtime,
+            choice => choice.unwrap_or_else(placement::automatic),
         };
         let Some(bound) = self.bound.as_ref() else {
             return Ok(errno::UV_EINVAL);

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use rust_net_admission::policy::{Admit, Decision, Reason};
-use rust_net_admission::proxy::{V1_MAX_LEN, V2_MAX_LEN};
+use rust_net_admission::proxy::{MAX_HEADER_LEN_MAX, MAX_HEADER_LEN_MIN};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::{timeout_at, Instant};
@@ -38,7 +38,7 @@ pub async fn read(conn: OwnedFd, peer: Option<SocketAddr>, admission: &Admission
         .policy
         .parse
         .max_header_len
-        .clamp(V1_MAX_LEN, V2_MAX_LEN);
+        .clamp(MAX_HEADER_LEN_MIN, MAX_HEADER_LEN_MAX);
     let mut buf = vec![0u8; capacity];
     // SAFETY: an OwnedFd owns its descriptor and always reports the same
     // one; it is closed only when the AsyncFd (or what into_inner returns)

@@ -440,3 +440,13 @@ fn invalid_strings_are_stable() {
     );
     assert_eq!(Invalid::NotProxy.to_string(), "not-proxy-protocol");
 }
+
+#[test]
+fn header_length_bounds_are_the_protocols() {
+    // v1: the spec's worst case, "PROXY UNKNOWN ffff:...:ffff ... 65535 65535\r\n".
+    assert_eq!(V1_MAX_LEN, 107);
+    // v2: 16 fixed bytes + AF_UNIX's two 108-byte paths.
+    assert_eq!(MAX_HEADER_LEN_MIN, 16 + 216);
+    // v2: 16 fixed bytes + the largest u16 length.
+    assert_eq!(MAX_HEADER_LEN_MAX, 16 + 65535);
+}
