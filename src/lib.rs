@@ -1,9 +1,34 @@
 //! rust-net's native half: the listening socket of a Node `net.Server`, in Rust.
 //!
-//! This file is only the N-API surface. Set-up lives in [`socket`], the
-//! descriptor handoff in [`acceptor`], the two places that accept (a tokio
-//! thread, or the JavaScript thread's event loop) in [`placement`], errno
-//! mapping in [`errno`].
+//! This file is only the N-API surface; the work is in these modules:
+//!
+//! - [`acceptor`]: what one listening server shares between the code that
+//!   accepts and JavaScript — the queue, the claim protocol that hands each
+//!   descriptor to exactly one owner, and admission of each accepted
+//!   connection ([`acceptor::Acceptor::admit`]), written once for both
+//!   placements.
+//! - [`admission`]: the blockList and PROXY protocol applied to descriptors
+//!   (the rules themselves are the sans-IO `rust-net-admission` crate), and
+//!   the option and result objects JavaScript sees of them.
+//! - [`errno`]: OS errors as the libuv error numbers Node formats, and the
+//!   libuv codes the addon reports itself (`UV_EIO`, `UV_EBADF`, ...).
+//! - [`listener`]: one server's native state from bind to close, kept in
+//!   this thread's table below; `listener::join_group` is its side of a
+//!   group sharing a socket across threads.
+//! - [`placement`]: where a server accepts — a task on the tokio runtime's
+//!   thread, or the JavaScript thread's own libuv loop — and which is
+//!   chosen.
+//! - [`reserve`]: the spare descriptor closed to shed connections when the
+//!   process runs out of descriptors (EMFILE), as libuv does.
+//! - [`runtime`]: the one tokio runtime the process's servers share.
+//! - [`share`]: groups of servers of different threads sharing one
+//!   listening socket (`shareAcrossThreads`), and how connections are
+//!   dispatched among them.
+//! - [`socket`]: creating, binding, adopting and accepting on sockets with
+//!   Node's options, in socket2 and libc.
+//! - `test_hooks`: functions only the test build exports (cargo feature
+//!   `test-hooks`).
+//!
 //! Every method returns libuv-style results (0 or a negative errno) rather
 //! than throwing, because Node's own `net` code decides what to throw or emit
 //! for each failure and JavaScript passes these numbers straight to it.
