@@ -115,9 +115,15 @@ function normalizeProxyProtocol(value, name) {
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > 2 ** 31 - 1) {
     throw invalidArgValue(`${name}.timeout`, timeout, 'must be an integer number of milliseconds >= 1');
   }
+  // The bounds are the protocol's, defined once in Rust (MAX_HEADER_LEN_MIN
+  // and _MAX in crates/admission/src/proxy/mod.rs: 16 + 216, the longest
+  // header without TLVs, and 16 + 65535, the longest there is) and exported
+  // by the addon. Only reached with the addon loaded: without it
+  // proxyProtocol is refused before this (lib/fallback.js).
+  const { PROXY_MAX_HEADER_LENGTH_MIN: min, PROXY_MAX_HEADER_LENGTH_MAX: max } = require('./native');
   const maxHeaderLength = value.maxHeaderLength ?? PROXY_DEFAULTS.maxHeaderLength;
-  if (!Number.isInteger(maxHeaderLength) || maxHeaderLength < 232 || maxHeaderLength > 65551) {
-    throw invalidArgValue(`${name}.maxHeaderLength`, maxHeaderLength, 'must be an integer from 232 to 65551');
+  if (!Number.isInteger(maxHeaderLength) || maxHeaderLength < min || maxHeaderLength > max) {
+    throw invalidArgValue(`${name}.maxHeaderLength`, maxHeaderLength, `must be an integer from ${min} to ${max}`);
   }
   return {
     trusted: trustedRules(value.trusted, `${name}.trusted`),

@@ -12,6 +12,19 @@ use std::io;
 /// syscall (an unparsable address, a descriptor of the wrong kind).
 pub const UV_EINVAL: i32 = -libc::EINVAL;
 
+/// libuv's `UV_EIO`, reported (as an accept error) after an internal
+/// failure: a panic while accepting, in either placement.
+pub const UV_EIO: i32 = -libc::EIO;
+
+/// libuv's `UV_EBADF`: the listening socket is gone (closed meanwhile).
+pub const UV_EBADF: i32 = -libc::EBADF;
+
+/// libuv's `UV_EEXIST`: the event loop already watches that descriptor.
+pub const UV_EEXIST: i32 = -libc::EEXIST;
+
+/// libuv's `UV_ENOMEM`.
+pub const UV_ENOMEM: i32 = -libc::ENOMEM;
+
 /// The libuv error number for an I/O error.
 pub fn uv_code(err: &io::Error) -> i32 {
     match err.raw_os_error() {

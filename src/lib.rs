@@ -1,14 +1,42 @@
 //! rust-net's native half: the listening socket of a Node `net.Server`, in Rust.
 //!
-//! This file is only the N-API surface. Set-up lives in [`socket`], the
-//! descriptor handoff in [`acceptor`], the two places that accept (a tokio
-//! thread, or the JavaScript thread's event loop) in [`placement`], errno
-//! mapping in [`errno`].
+//! This file is only the N-API surface; the work is in these modules:
+//!
+//! - [`acceptor`]: what one listening server shares between the code that
+//!   accepts and JavaScript — the queue, the claim protocol that hands each
+//!   descriptor to exactly one owner, and admission of each accepted
+//!   connection ([`acceptor::Acceptor::admit`]), written once for both
+//!   placements.
+//! - [`admission`]: the blockList and PROXY protocol applied to descriptors
+//!   (the rules themselves are the sans-IO `rust-net-admission` crate), and
+//!   the option and result objects JavaScript sees of them.
+//! - [`errno`]: OS errors as the libuv error numbers Node formats, and the
+//!   libuv codes the addon reports itself (`UV_EIO`, `UV_EBADF`, ...).
+//! - [`listener`]: one server's native state from bind to close, kept in
+//!   this thread's table below; `listener::join_group` is its side of a
+//!   group sharing a socket across threads.
+//! - [`placement`]: where a server accepts — a task on the tokio runtime's
+//!   thread, or the JavaScript thread's own libuv loop — and which is
+//!   chosen.
+//! - [`reserve`]: the spare descriptor closed to shed connections when the
+//!   process runs out of descriptors (EMFILE), as libuv does.
+//! - [`runtime`]: the one tokio runtime the process's servers share.
+//! - [`share`]: groups of servers of different threads sharing one
+//!   listening socket (`shareAcrossThreads`), and how connections are
+//!   dispatched among them.
+//! - [`socket`]: creating, binding, adopting and accepting on sockets with
+//!   Node's options, in socket2 and libc.
+//! - `test_hooks`: functions only the test build exports (cargo feature
+//!   `test-hooks`).
+//!
 //! Every method returns libuv-style results (0 or a negative errno) rather
 //! than throwing, because Node's own `net` code decides what to throw or emit
 //! for each failure and JavaScript passes these numbers straight to it.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+// Every unsafe operation sits in its own `unsafe {}` block with a `// SAFETY:`
+// comment, also inside an `unsafe fn`, whose contract alone proves nothing.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod acceptor;
 mod admission;
@@ -20,6 +48,9 @@ mod runtime;
 mod share;
 mod socket;
 #[cfg(feature = "test-hooks")]
+// The hooks are reached only through napi-rs's registration, which is not
+// compiled into `cargo test`'s harness, so there they look unused.
+#[cfg_attr(test, allow(dead_code))]
 mod test_hooks;
 
 use std::cell::RefCell;
@@ -66,22 +97,49 @@ pub fn listener_create() -> u32 {
 /// Creates and binds a TCP socket. `ipv6` selects the address family of the
 /// literal, as Node's `bind` vs `bind6`.
 #[napi(catch_unwind)]
-pub fn listener_bind_tcp(id: u32, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| l.bind_tcp(address, port, ipv6, ipv6_only, reuse_port))
+pub fn listener_bind_tcp(
+    id: u32,
+    address: String,
+    port: u32,
+    ipv6: bool,
+    ipv6_only: bool,
+    reuse_port: bool,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.bind_tcp(address, port, ipv6, ipv6_only, reuse_port)
+    })
 }
 
 /// As `listenerBindTcp`, shared across threads (`shareAcrossThreads`): joins
 /// the group of servers of this process bound there, or starts one.
 /// `thread_id` is the calling thread's `threadId`, for the statistics.
 #[napi(catch_unwind)]
-pub fn listener_share_tcp(id: u32, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool, thread_id: u32) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| l.share_tcp(address, port, ipv6, ipv6_only, reuse_port, thread_id))
+pub fn listener_share_tcp(
+    id: u32,
+    address: String,
+    port: u32,
+    ipv6: bool,
+    ipv6_only: bool,
+    reuse_port: bool,
+    thread_id: u32,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.share_tcp(address, port, ipv6, ipv6_only, reuse_port, thread_id)
+    })
 }
 
 /// As `listenerBindPipe`, shared across threads.
 #[napi(catch_unwind)]
-pub fn listener_share_pipe(id: u32, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool, thread_id: u32) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| l.share_pipe(name, unlink_on_close, pad_abstract, thread_id))
+pub fn listener_share_pipe(
+    id: u32,
+    name: Buffer,
+    unlink_on_close: Option<Buffer>,
+    pad_abstract: bool,
+    thread_id: u32,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.share_pipe(name, unlink_on_close, pad_abstract, thread_id)
+    })
 }
 
 /// Per-member counts of the group listener `id` shares, or null when it
@@ -93,8 +151,15 @@ pub fn listener_share_stats(id: u32) -> Option<listener::ThreadShareStats> {
 
 /// Creates a Unix domain socket bound at `name` (see [`Listener::bind_pipe`]).
 #[napi(catch_unwind)]
-pub fn listener_bind_pipe(id: u32, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| l.bind_pipe(name, unlink_on_close, pad_abstract))
+pub fn listener_bind_pipe(
+    id: u32,
+    name: Buffer,
+    unlink_on_close: Option<Buffer>,
+    pad_abstract: bool,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.bind_pipe(name, unlink_on_close, pad_abstract)
+    })
 }
 
 /// Adopts an existing socket descriptor (`listen({ fd })`).
@@ -104,8 +169,10 @@ pub fn listener_open(env: Env, id: u32, fd: i32) -> i32 {
     // createHandle() checks the type before libuv's open()); one the loop
     // already watches is EEXIST, as libuv's uv_tcp_open/uv_pipe_open say.
     // SAFETY: called from JavaScript, so on `env`'s thread.
-    if socket::guess_kind(fd).is_some() && unsafe { placement::event_loop::loop_watches(env.raw(), fd) } {
-        return -libc::EEXIST;
+    if socket::guess_kind(fd).is_some()
+        && unsafe { placement::event_loop::loop_watches(env.raw(), fd) }
+    {
+        return errno::UV_EEXIST;
     }
     with_listener(id, errno::UV_EINVAL, |l| l.open(fd))
 }
@@ -125,8 +192,17 @@ pub fn listener_fd(id: u32) -> i32 {
 /// Starts listening and accepting (see [`Listener::listen`]); `claimed` is
 /// the one-element Int32Array JavaScript claims descriptors in.
 #[napi(catch_unwind)]
-pub fn listener_listen(env: Env, id: u32, backlog: i32, onconnection: ConnectionCallback, claimed: Unknown, placement: Option<String>) -> Result<i32> {
-    with_listener(id, Ok(errno::UV_EINVAL), |l| l.listen(&env, backlog, onconnection, &claimed, placement))
+pub fn listener_listen(
+    env: Env,
+    id: u32,
+    backlog: i32,
+    onconnection: ConnectionCallback,
+    claimed: Unknown,
+    placement: Option<placement::AcceptPlacement>,
+) -> Result<i32> {
+    with_listener(id, Ok(errno::UV_EINVAL), |l| {
+        l.listen(&env, backlog, onconnection, &claimed, placement)
+    })
 }
 
 /// Where listener `id` accepts: `"runtime"`, `"event-loop"`, or null.
@@ -172,8 +248,13 @@ pub fn listener_close(env: Env, id: u32) -> Result<()> {
 /// Sets listener `id`'s blockList and PROXY protocol settings (before
 /// listen()). Throws on a rule that does not parse.
 #[napi(catch_unwind)]
-pub fn listener_configure_admission(id: u32, options: admission::info::AdmissionOptions) -> Result<()> {
-    with_listener(id, Ok(()), |l| l.configure_admission(&options).map_err(Error::from_reason))
+pub fn listener_configure_admission(
+    id: u32,
+    options: admission::info::AdmissionOptions,
+) -> Result<()> {
+    with_listener(id, Ok(()), |l| {
+        l.configure_admission(&options).map_err(Error::from_reason)
+    })
 }
 
 /// Why `rules` (address, CIDR or Node BlockList strings) do not parse, or
@@ -186,7 +267,9 @@ pub fn check_rules(rules: Vec<String>) -> Option<String> {
 /// Replaces listener `id`'s blockList rules (Node's `rules` format).
 #[napi(catch_unwind)]
 pub fn listener_set_block_rules(id: u32, rules: Option<Vec<String>>) -> Result<()> {
-    with_listener(id, Ok(()), |l| l.set_block_rules(rules).map_err(Error::from_reason))
+    with_listener(id, Ok(()), |l| {
+        l.set_block_rules(rules).map_err(Error::from_reason)
+    })
 }
 
 /// What the PROXY header said for each descriptor of the batch

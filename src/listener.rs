@@ -10,52 +10,24 @@
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::ptr;
 use std::sync::{Arc, Weak};
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::CleanupEnvHook;
 
 use crate::acceptor::Acceptor;
 use crate::admission::info::{AdmissionOptions, ProxyHeader, RejectionInfo};
 use crate::admission::Admission;
 use crate::placement::event_loop::LoopPoll;
-use crate::placement::{self, runtime_thread, Placement};
+use crate::placement::{self, runtime_thread, AcceptPlacement, Placement};
 use crate::socket::{self, Bound, Kind};
 use crate::{errno, reserve, runtime};
 
-mod shared;
-pub use shared::ThreadShareStats;
-
-/// The JavaScript callback of a listening server, called with no arguments
-/// when connections (or an accept error) wait in `take()`.
-pub type ConnectionCallback<'a> = Function<'a, (), Unknown<'static>>;
-type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
-
-/// `ref()`/`unref()` of a threadsafe function: whether it keeps the event
-/// loop alive, which is what a listening Node server does unless unref'd.
-fn set_referenced(env: &Env, wake: &Wake, referenced: bool) -> Result<()> {
-    wake.handle.with_read_aborted(|aborted| {
-        if aborted {
-            return Ok(());
-        }
-        // SAFETY: the function is not aborted, so N-API still owns a live
-        // threadsafe function, and we are on its environment's thread.
-        let status = unsafe {
-            if referenced {
-                napi::sys::napi_ref_threadsafe_function(env.raw(), wake.raw())
-            } else {
-                napi::sys::napi_unref_threadsafe_function(env.raw(), wake.raw())
-            }
-        };
-        if status == napi::sys::Status::napi_ok {
-            Ok(())
-        } else {
-            Err(Error::from_status(Status::from(status)))
-        }
-    })
-}
+mod join_group;
+mod js;
+pub use join_group::ThreadShareStats;
+use js::{set_referenced, wake_up, ClaimCounter, Wake};
+pub use js::{Batch, ConnectionCallback};
 
 /// One listening socket: bound (or adopted), then listening and accepting.
 #[derive(Default)]
@@ -94,28 +66,42 @@ impl Listener {
 
     /// Creates and binds a TCP socket. `ipv6` selects the address family of
     /// the literal, as Node's `bind` vs `bind6`.
-    pub fn bind_tcp(&mut self, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> i32 {
+    pub fn bind_tcp(
+        &mut self,
+        address: String,
+        port: u32,
+        ipv6: bool,
+        ipv6_only: bool,
+        reuse_port: bool,
+    ) -> i32 {
         if self.kind.is_some() {
             return errno::UV_EINVAL;
         }
         let Ok(port) = u16::try_from(port) else {
             return errno::UV_EINVAL;
         };
-        self.set_bound(socket::bind_tcp(&address, port, ipv6, ipv6_only, reuse_port))
+        self.set_bound(socket::bind_tcp(
+            &address, port, ipv6, ipv6_only, reuse_port,
+        ))
     }
 
     /// Creates a Unix domain socket bound at `name` (abstract if it starts
     /// with a NUL byte). `unlink_on_close` is the file removed when the
     /// server closes, and `pad_abstract` whether an abstract name takes the
     /// whole address size — Node versions differ on both.
-    pub fn bind_pipe(&mut self, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool) -> i32 {
+    pub fn bind_pipe(
+        &mut self,
+        name: Buffer,
+        unlink_on_close: Option<Buffer>,
+        pad_abstract: bool,
+    ) -> i32 {
         if self.kind.is_some() {
             return errno::UV_EINVAL;
         }
         let code = self.set_bound(socket::bind_pipe(&name, pad_abstract));
         if code == 0 {
-            self.unlink_on_close = unlink_on_close
-                .map(|path| PathBuf::from(std::ffi::OsStr::from_bytes(&path)));
+            self.unlink_on_close =
+                unlink_on_close.map(|path| PathBuf::from(std::ffi::OsStr::from_bytes(&path)));
         }
         code
     }
@@ -148,30 +134,36 @@ impl Listener {
     }
 
     /// Starts listening and accepting. Connections (and accept errors) are
-    /// reported through `onconnection`, in batches. `placement` is
-    /// `"runtime"`, `"event-loop"` or `"auto"` (the default: see
-    /// [`placement::automatic`]).
-    pub fn listen(&mut self, env: &Env, backlog: i32, onconnection: ConnectionCallback, claimed: &Unknown<'_>, placement: Option<String>) -> Result<i32> {
+    /// reported through `onconnection`, in batches. `placement` is where
+    /// to accept (absent: `"auto"`, see [`placement::automatic`]).
+    pub fn listen(
+        &mut self,
+        env: &Env,
+        backlog: i32,
+        onconnection: ConnectionCallback,
+        claimed: &Unknown<'_>,
+        placement: Option<AcceptPlacement>,
+    ) -> Result<i32> {
         if let Some(seat) = self.share.clone() {
             return self.listen_shared(env, seat, backlog, onconnection, claimed);
         }
         if let Some(acceptor) = &self.acceptor {
             // Listening already (a handle shared by two servers, as Node
             // allows): only the backlog changes, as with a second uv_listen.
-            let result = acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
-            return Ok(result.unwrap_or(Err(-libc::EBADF)).err().unwrap_or(0));
+            let result =
+                acceptor.with_listener(|s| s.listen(backlog).map_err(|e| errno::uv_code(&e)));
+            return Ok(result.unwrap_or(Err(errno::UV_EBADF)).err().unwrap_or(0));
         }
-        let placement = match Placement::parse(placement.as_deref().unwrap_or("auto")) {
+        let placement = match placement.and_then(AcceptPlacement::forced) {
             // PROXY headers are read on the runtime, never on the event
             // loop, so such a server accepts there too; and a server that
             // refuses peers (blockList) does so there by default, so that a
             // flood of them never wakes the event loop (bench/RESULTS.md,
             // admission): accepting on the event loop would refuse them
             // on the JavaScript thread.
-            Ok(_) if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => Placement::Runtime,
-            Ok(None) if self.admission.is_some() => Placement::Runtime,
-            Ok(choice) => choice.unwrap_or_else(placement::automatic),
-            Err(()) => return Ok(errno::UV_EINVAL),
+            _ if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => Placement::Runtime,
+            None if self.admission.is_some() => Placement::Runtime,
+            choice => choice.unwrap_or_else(placement::automatic),
         };
         let Some(bound) = self.bound.as_ref() else {
             return Ok(errno::UV_EINVAL);
@@ -190,8 +182,12 @@ impl Listener {
             Err(code) => return Ok(code),
         };
         let code = match placement {
-            Placement::Runtime => self.listen_on_runtime(env, bound.socket, backlog, onconnection)?,
-            Placement::EventLoop => self.listen_on_event_loop(env, bound.socket, backlog, &onconnection),
+            Placement::Runtime => {
+                self.listen_on_runtime(env, bound.socket, backlog, onconnection)?
+            }
+            Placement::EventLoop => {
+                self.listen_on_event_loop(env, bound.socket, backlog, &onconnection)
+            }
         };
         if code == 0 {
             if let Some(acceptor) = &self.acceptor {
@@ -205,39 +201,49 @@ impl Listener {
         Ok(code)
     }
 
-    fn listen_on_runtime(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: ConnectionCallback) -> Result<i32> {
+    fn listen_on_runtime(
+        &mut self,
+        env: &Env,
+        socket: socket2::Socket,
+        backlog: i32,
+        onconnection: ConnectionCallback,
+    ) -> Result<i32> {
         let handle = runtime::handle().map_err(|e| Error::from_reason(e.to_string()))?;
         let listening = match runtime_thread::register(socket, &handle) {
             Ok(listening) => listening,
             Err(err) => return Ok(errno::uv_code(&err)),
         };
-        let acceptor = Arc::new(Acceptor::new(listening, backlog).admitting(self.admission.clone()));
+        let acceptor =
+            Arc::new(Acceptor::new(listening, backlog).admitting(self.admission.clone()));
 
-        let wake: Arc<Wake> = Arc::new(onconnection
-            .build_threadsafe_function::<()>()
-            .callee_handled::<false>()
-            .build_callback(|_ctx| Ok(()))?);
+        let (wake, notify) = wake_up(&onconnection)?;
 
-        self.cleanup = Some(env.add_env_cleanup_hook(Arc::downgrade(&acceptor), |acceptor| {
-            // The environment (a worker, or the main thread at exit) is going
-            // away: stop accepting and close whatever JavaScript never took.
-            if let Some(acceptor) = acceptor.upgrade() {
-                acceptor.shutdown();
-            }
-        })?);
+        self.cleanup = Some(
+            env.add_env_cleanup_hook(Arc::downgrade(&acceptor), |acceptor| {
+                // The environment (a worker, or the main thread at exit) is going
+                // away: stop accepting and close whatever JavaScript never took.
+                if let Some(acceptor) = acceptor.upgrade() {
+                    acceptor.shutdown();
+                }
+            })?,
+        );
 
-        let task_wake = Arc::clone(&wake);
-        let notify: runtime_thread::Notify =
-            Arc::new(move || task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok);
-        handle.spawn(runtime_thread::run(Arc::clone(&acceptor), notify));
+        handle.spawn(runtime_thread::run(Arc::clone(&acceptor), Arc::new(notify)));
         self.wake = Some(wake);
         self.acceptor = Some(acceptor);
         Ok(0)
     }
 
-    fn listen_on_event_loop(&mut self, env: &Env, socket: socket2::Socket, backlog: i32, onconnection: &ConnectionCallback) -> i32 {
+    fn listen_on_event_loop(
+        &mut self,
+        env: &Env,
+        socket: socket2::Socket,
+        backlog: i32,
+        onconnection: &ConnectionCallback,
+    ) -> i32 {
         let acceptor = Arc::new(
-            Acceptor::new(placement::event_loop::listening(socket), backlog).admitting(self.admission.clone()),
+            Acceptor::new(placement::event_loop::listening(socket), backlog)
+                .admitting(self.admission.clone()),
         );
         // SAFETY: called from JavaScript, so on `env`'s thread, with
         // `onconnection` a live function of that environment.
@@ -337,7 +343,10 @@ impl Listener {
     }
 
     /// Sets the blockList and PROXY protocol settings; before listen().
-    pub fn configure_admission(&mut self, options: &AdmissionOptions) -> std::result::Result<(), String> {
+    pub fn configure_admission(
+        &mut self,
+        options: &AdmissionOptions,
+    ) -> std::result::Result<(), String> {
         if self.acceptor.is_some() {
             return Err("rust-net: admission settings after listen()".to_string());
         }
@@ -350,7 +359,10 @@ impl Listener {
         let Some(admission) = &self.admission else {
             return Ok(());
         };
-        let rules = rules.as_deref().map(crate::admission::info::rules).transpose()?;
+        let rules = rules
+            .as_deref()
+            .map(crate::admission::info::rules)
+            .transpose()?;
         admission.set_blocked(rules);
         Ok(())
     }
@@ -365,102 +377,25 @@ impl Listener {
 
     /// Refusals not yet reported to JavaScript.
     pub fn take_rejections(&self) -> Vec<RejectionInfo> {
-        self.admission.as_ref().map_or_else(Vec::new, |a| a.take_reports().into_iter().map(RejectionInfo::from).collect())
+        self.admission.as_ref().map_or_else(Vec::new, |a| {
+            a.take_reports()
+                .into_iter()
+                .map(RejectionInfo::from)
+                .collect()
+        })
     }
 
     /// Connections counted by what admission did with them.
     pub fn admission_counts(&self) -> std::collections::HashMap<String, u32> {
-        self.admission.as_ref().map(|a| a.counts()).unwrap_or_default()
+        self.admission
+            .as_ref()
+            .map(|a| a.counts())
+            .unwrap_or_default()
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop_accepting();
-    }
-}
-
-/// A batch for JavaScript as an Int32Array over a copy in V8's own memory:
-/// two N-API calls per batch, where an Array costs a `napi_set_element`
-/// (≈ 1,200 instructions) per descriptor, and no finaliser for the garbage
-/// collector (as an external buffer would need); bench/RESULTS.md, C1.
-pub struct Batch(pub Vec<i32>);
-
-impl TypeName for Batch {
-    fn type_name() -> &'static str {
-        "Int32Array"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ToNapiValue for Batch {
-    unsafe fn to_napi_value(env: napi::sys::napi_env, batch: Self) -> Result<napi::sys::napi_value> {
-        let bytes = batch.0.len() * std::mem::size_of::<i32>();
-        let mut buffer = ptr::null_mut();
-        let mut data = ptr::null_mut();
-        // SAFETY: called by napi-rs on `env`'s thread with a live env.
-        let status = unsafe { napi::sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer) };
-        if status != napi::sys::Status::napi_ok || data.is_null() {
-            return Err(Error::from_reason("rust-net: could not allocate a batch"));
-        }
-        // SAFETY: V8 just allocated `bytes` writable bytes at `data`, which
-        // cannot overlap the Vec.
-        unsafe { ptr::copy_nonoverlapping(batch.0.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes) };
-        let mut array = ptr::null_mut();
-        // SAFETY: as above; `buffer` is the live ArrayBuffer just created.
-        let status = unsafe {
-            napi::sys::napi_create_typedarray(env, napi::sys::TypedarrayType::int32_array, batch.0.len(), buffer, 0, &mut array)
-        };
-        if status != napi::sys::Status::napi_ok {
-            return Err(Error::from_reason("rust-net: could not allocate a batch"));
-        }
-        Ok(array)
-    }
-}
-
-/// The claim counter: a one-element Int32Array of JavaScript's, in which it
-/// stores how many descriptors of the last batch it has taken ownership of.
-/// A strong reference keeps its memory in place until close(); it is
-/// JavaScript's own memory, so nothing is left for the garbage collector to
-/// finalise.
-struct ClaimCounter {
-    reference: napi::sys::napi_ref,
-    ptr: *mut i32,
-    /// Its length in elements (a shared listener's carries its load too).
-    len: usize,
-}
-
-impl ClaimCounter {
-    /// # Safety
-    /// On `env`'s thread, with `array` a live value of that environment.
-    unsafe fn new(env: &Env, array: &Unknown<'_>) -> std::result::Result<Self, i32> {
-        let value = array.raw();
-        let mut kind = 0;
-        let mut length = 0usize;
-        let mut data = ptr::null_mut();
-        let mut buffer = ptr::null_mut();
-        let mut offset = 0usize;
-        let status = napi::sys::napi_get_typedarray_info(env.raw(), value, &mut kind, &mut length, &mut data, &mut buffer, &mut offset);
-        if status != napi::sys::Status::napi_ok
-            || kind != napi::sys::TypedarrayType::int32_array
-            || length < 1
-            || data.is_null()
-        {
-            return Err(errno::UV_EINVAL);
-        }
-        let mut reference = ptr::null_mut();
-        if napi::sys::napi_create_reference(env.raw(), value, 1, &mut reference) != napi::sys::Status::napi_ok {
-            return Err(errno::UV_EINVAL);
-        }
-        Ok(ClaimCounter { reference, ptr: data.cast::<i32>(), len: length })
-    }
-
-    fn delete(self, env: &Env) {
-        // SAFETY: the reference was created on this environment's thread,
-        // which is the one calling.
-        unsafe { napi::sys::napi_delete_reference(env.raw(), self.reference) };
     }
 }

@@ -64,9 +64,13 @@ fn parse_ip(address: &str, ipv6: bool, port: u16) -> Result<SockAddr, i32> {
     let ip: Ipv6Addr = literal.parse().map_err(|_| UV_EINVAL)?;
     let scope_id = match scope {
         None => 0,
-        Some(scope) => scope.parse::<u32>().unwrap_or_else(|_| interface_index(scope)),
+        Some(scope) => scope
+            .parse::<u32>()
+            .unwrap_or_else(|_| interface_index(scope)),
     };
-    Ok(SockAddr::from(std::net::SocketAddrV6::new(ip, port, 0, scope_id)))
+    Ok(SockAddr::from(std::net::SocketAddrV6::new(
+        ip, port, 0, scope_id,
+    )))
 }
 
 fn interface_index(name: &str) -> u32 {
@@ -81,7 +85,13 @@ fn interface_index(name: &str) -> u32 {
 /// SO_REUSEADDR always, IPV6_V6ONLY set explicitly on IPv6 sockets,
 /// SO_REUSEPORT when asked (Node 22.12+'s `reusePort`), and `EADDRINUSE`
 /// deferred to `listen()`.
-pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool, reuse_port: bool) -> Result<Bound, i32> {
+pub fn bind_tcp(
+    address: &str,
+    port: u16,
+    ipv6: bool,
+    ipv6_only: bool,
+    reuse_port: bool,
+) -> Result<Bound, i32> {
     let addr = parse_ip(address, ipv6, port)?;
     let domain = if ipv6 { Domain::IPV6 } else { Domain::IPV4 };
     let socket = stream_socket(domain).map_err(|e| {
@@ -105,7 +115,11 @@ pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool, reuse_por
         Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => return Err(UV_EINVAL),
         Err(e) => return Err(uv_code(&e)),
     };
-    Ok(Bound { socket, kind: Kind::Tcp, delayed_error })
+    Ok(Bound {
+        socket,
+        kind: Kind::Tcp,
+        delayed_error,
+    })
 }
 
 /// `sizeof(sockaddr_un.sun_path)`: 108 on Linux, where a pathname of exactly
@@ -140,7 +154,11 @@ fn unix_addr(name: &[u8], pad_abstract: bool) -> Result<SockAddr, i32> {
         SockAddr::try_init(|storage, len| {
             let un = storage.cast::<libc::sockaddr_un>();
             (*un).sun_family = libc::AF_UNIX as libc::sa_family_t;
-            std::ptr::copy_nonoverlapping(name.as_ptr(), (*un).sun_path.as_mut_ptr().cast::<u8>(), name.len());
+            std::ptr::copy_nonoverlapping(
+                name.as_ptr(),
+                (*un).sun_path.as_mut_ptr().cast::<u8>(),
+                name.len(),
+            );
             let path_offset = std::mem::offset_of!(libc::sockaddr_un, sun_path);
             *len = if abstract_name && !pad_abstract {
                 (path_offset + name.len()) as libc::socklen_t
@@ -162,7 +180,11 @@ pub fn bind_pipe(name: &[u8], pad_abstract: bool) -> Result<Bound, i32> {
     let addr = unix_addr(name, pad_abstract)?;
     let socket = stream_socket(Domain::UNIX).map_err(|e| uv_code(&e))?;
     match socket.bind(&addr) {
-        Ok(()) => Ok(Bound { socket, kind: Kind::Pipe, delayed_error: 0 }),
+        Ok(()) => Ok(Bound {
+            socket,
+            kind: Kind::Pipe,
+            delayed_error: 0,
+        }),
         // libuv reports a missing directory as EACCES (Windows compatibility).
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Err(-libc::EACCES),
         Err(e) => Err(uv_code(&e)),
@@ -182,7 +204,11 @@ pub fn adopt(fd: RawFd) -> Result<Bound, i32> {
     // `listen({ fd })`: the server owns and eventually closes it), and
     // `guess_kind` has just checked it is an open socket.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    Ok(Bound { socket: Socket::from(owned), kind, delayed_error: 0 })
+    Ok(Bound {
+        socket: Socket::from(owned),
+        kind,
+        delayed_error: 0,
+    })
 }
 
 fn set_nonblocking(fd: RawFd) -> Result<(), i32> {
@@ -321,7 +347,7 @@ pub fn pending_connections(_listener: RawFd) -> Option<usize> {
 /// the caller.
 pub fn duplicate(fd: RawFd) -> Result<RawFd, i32> {
     if fd < 0 {
-        return Err(-libc::EBADF);
+        return Err(crate::errno::UV_EBADF);
     }
     // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; on success the new descriptor
     // is returned to the caller, who takes ownership of it.

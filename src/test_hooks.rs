@@ -63,7 +63,8 @@ pub struct SocketOptions {
 /// thrown as `Error` with a libuv errno in the message.
 #[napi(catch_unwind)]
 pub fn inspect_socket(fd: i32) -> Result<SocketOptions> {
-    let o = inspect(fd).map_err(|code| Error::from_reason(format!("inspectSocket: errno {code}")))?;
+    let o =
+        inspect(fd).map_err(|code| Error::from_reason(format!("inspectSocket: errno {code}")))?;
     Ok(SocketOptions {
         reuse_address: o.reuse_address,
         accepting: o.accepting,
@@ -138,7 +139,11 @@ fn inspect(fd: RawFd) -> std::result::Result<Options, i32> {
         accepting: is_listener(&sock).map_err(|e| uv_code(&e))?,
         no_delay: if is_ip { sock.tcp_nodelay().ok() } else { None },
         keep_alive: sock.keepalive().map_err(|e| uv_code(&e))?,
-        ipv6_only: if family == libc::AF_INET6 { sock.only_v6().ok() } else { None },
+        ipv6_only: if family == libc::AF_INET6 {
+            sock.only_v6().ok()
+        } else {
+            None
+        },
         close_on_exec: fd_flags & libc::FD_CLOEXEC != 0,
         non_blocking: fl_flags & libc::O_NONBLOCK != 0,
     })

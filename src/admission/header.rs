@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use rust_net_admission::policy::{Admit, Decision, Reason};
-use rust_net_admission::proxy::{V1_MAX_LEN, V2_MAX_LEN};
+use rust_net_admission::proxy::{MAX_HEADER_LEN_MAX, MAX_HEADER_LEN_MIN};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::{timeout_at, Instant};
@@ -34,7 +34,11 @@ pub async fn read(conn: OwnedFd, peer: Option<SocketAddr>, admission: &Admission
         return Outcome::Deliver(conn, None);
     };
     let deadline = Instant::now() + proxy.timeout;
-    let capacity = proxy.policy.parse.max_header_len.clamp(V1_MAX_LEN, V2_MAX_LEN);
+    let capacity = proxy
+        .policy
+        .parse
+        .max_header_len
+        .clamp(MAX_HEADER_LEN_MIN, MAX_HEADER_LEN_MAX);
     let mut buf = vec![0u8; capacity];
     // SAFETY: an OwnedFd owns its descriptor and always reports the same
     // one; it is closed only when the AsyncFd (or what into_inner returns)
@@ -46,7 +50,11 @@ pub async fn read(conn: OwnedFd, peer: Option<SocketAddr>, admission: &Admission
     };
     let decision = loop {
         let mut guard = match timeout_at(deadline, socket.readable()).await {
-            Err(_elapsed) => break proxy.policy.on_timeout(peek(socket.get_ref(), &mut buf).unwrap_or(&[])),
+            Err(_elapsed) => {
+                break proxy
+                    .policy
+                    .on_timeout(peek(socket.get_ref(), &mut buf).unwrap_or(&[]))
+            }
             Ok(Err(_)) => break proxy.policy.on_data(&[], true),
             Ok(Ok(guard)) => guard,
         };
@@ -80,7 +88,11 @@ pub async fn read(conn: OwnedFd, peer: Option<SocketAddr>, admission: &Admission
 /// first bytes — so the connection is delivered in the accept round that
 /// took it, with no task and no second wake-up. Gives the connection back
 /// when the decision must wait for more bytes.
-pub fn try_now(conn: OwnedFd, peer: Option<SocketAddr>, admission: &Admission) -> Result<Outcome, OwnedFd> {
+pub fn try_now(
+    conn: OwnedFd,
+    peer: Option<SocketAddr>,
+    admission: &Admission,
+) -> Result<Outcome, OwnedFd> {
     let Some(proxy) = &admission.proxy else {
         return Ok(Outcome::Deliver(conn, None));
     };
@@ -112,7 +124,12 @@ fn peek<'a>(socket: &impl AsRawFd, buf: &'a mut [u8]) -> Result<&'a [u8], Peek> 
     // SAFETY: recv writes at most `buf.len()` bytes into `buf`, which we own;
     // the descriptor stays open for the call.
     let n = unsafe {
-        libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        libc::recv(
+            socket.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
     };
     match usize::try_from(n) {
         Ok(n) => Ok(&buf[..n.min(buf.len())]),
@@ -125,7 +142,12 @@ fn peek<'a>(socket: &impl AsRawFd, buf: &'a mut [u8]) -> Result<&'a [u8], Peek> 
 
 /// Takes exactly the header's bytes off the socket and hands the connection
 /// back to the event loop's side.
-fn accept(socket: AsyncFd<OwnedFd>, admit: Admit, peer: Option<SocketAddr>, buf: &mut [u8]) -> Outcome {
+fn accept(
+    socket: AsyncFd<OwnedFd>,
+    admit: Admit,
+    peer: Option<SocketAddr>,
+    buf: &mut [u8],
+) -> Outcome {
     finish(socket.into_inner(), admit, peer, buf)
 }
 
@@ -143,7 +165,11 @@ fn finish(conn: OwnedFd, admit: Admit, peer: Option<SocketAddr>, buf: &mut [u8])
         }
     }
     let proxied = admit.header.map(|header| {
-        Box::new(Proxied { header, real_peer: peer, real_local: local_addr(&conn) })
+        Box::new(Proxied {
+            header,
+            real_peer: peer,
+            real_local: local_addr(&conn),
+        })
     });
     Outcome::Deliver(conn, proxied)
 }

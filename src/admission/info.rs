@@ -8,22 +8,79 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use rust_net_admission::cidr::RuleSet;
 use rust_net_admission::policy::{Policy, TrustedWithoutHeader, Untrusted};
-use rust_net_admission::proxy::{Addresses, Command, Header, ParseOptions, Version};
+use rust_net_admission::proxy::{
+    Addresses, Command, Header, ParseOptions, Version, MAX_HEADER_LEN_MAX, MAX_HEADER_LEN_MIN,
+};
 
-use super::{Admission, ProxyConfig, Proxied, Rejection};
+use super::{Admission, Proxied, ProxyConfig, Rejection};
 
 /// `proxyProtocol`, normalised by lib/options.js.
 #[napi(object)]
 pub struct ProxyOptions {
     /// Rules in Node's BlockList `rules` format or as address/CIDR strings.
     pub trusted: Vec<String>,
-    /// `'pass'` or `'reject'`.
-    pub untrusted: String,
-    /// `'reject'` or `'pass'`: a trusted peer that sends no header.
-    pub missing_header: String,
+    pub untrusted: UntrustedPeer,
+    /// A trusted peer that sends no header.
+    pub missing_header: MissingHeader,
     pub timeout_ms: u32,
     pub max_header_length: u32,
 }
+
+/// `proxyProtocol.untrusted`: what to do with a peer that is not a trusted
+/// proxy. lib/options.js validates it; another value is refused by
+/// napi-rs's conversion (a thrown TypeError), never a panic.
+#[napi(string_enum)]
+pub enum UntrustedPeer {
+    /// Serve it as a direct client, its bytes untouched.
+    #[napi(value = "pass")]
+    Pass,
+    /// Close it (a port for proxies only).
+    #[napi(value = "reject")]
+    Reject,
+}
+
+/// `proxyProtocol.missingHeader`: what to do with a trusted peer whose
+/// first bytes are not a PROXY header (converted as [`UntrustedPeer`]).
+#[napi(string_enum)]
+pub enum MissingHeader {
+    /// Close it (REQUIRE, the default).
+    #[napi(value = "reject")]
+    Reject,
+    /// Serve it with its real addresses (USE).
+    #[napi(value = "pass")]
+    Pass,
+}
+
+impl From<&UntrustedPeer> for Untrusted {
+    fn from(value: &UntrustedPeer) -> Self {
+        match value {
+            UntrustedPeer::Pass => Untrusted::Pass,
+            UntrustedPeer::Reject => Untrusted::Reject,
+        }
+    }
+}
+
+impl From<&MissingHeader> for TrustedWithoutHeader {
+    fn from(value: &MissingHeader) -> Self {
+        match value {
+            MissingHeader::Reject => TrustedWithoutHeader::Reject,
+            MissingHeader::Pass => TrustedWithoutHeader::Pass,
+        }
+    }
+}
+
+/// The smallest `proxyProtocol.maxHeaderLength` (see
+/// [`rust_net_admission::proxy::MAX_HEADER_LEN_MIN`]), for lib/options.js.
+#[napi]
+pub const PROXY_MAX_HEADER_LENGTH_MIN: u32 = MAX_HEADER_LEN_MIN as u32;
+
+/// The largest `proxyProtocol.maxHeaderLength` (see
+/// [`rust_net_admission::proxy::MAX_HEADER_LEN_MAX`]), for lib/options.js.
+#[napi]
+pub const PROXY_MAX_HEADER_LENGTH_MAX: u32 = MAX_HEADER_LEN_MAX as u32;
+
+// Both fit a u32 exactly (the casts above truncate nothing).
+const _: () = assert!(MAX_HEADER_LEN_MAX <= u32::MAX as usize);
 
 /// Everything admission needs for one server.
 #[napi(object)]
@@ -47,24 +104,39 @@ pub fn rules(items: &[String]) -> Result<RuleSet, String> {
     Ok(set)
 }
 
+/// `maxHeaderLength`, checked against the bounds lib/options.js checks
+/// (both are [`PROXY_MAX_HEADER_LENGTH_MIN`] and [`PROXY_MAX_HEADER_LENGTH_MAX`],
+/// which the addon exports to it), so that no other value reaches the parser.
+fn max_header_len(value: u32) -> Result<usize, String> {
+    if !(PROXY_MAX_HEADER_LENGTH_MIN..=PROXY_MAX_HEADER_LENGTH_MAX).contains(&value) {
+        return Err(format!(
+            "maxHeaderLength {value} is not from {PROXY_MAX_HEADER_LENGTH_MIN} to {PROXY_MAX_HEADER_LENGTH_MAX}"
+        ));
+    }
+    usize::try_from(value).map_err(|_| format!("maxHeaderLength {value} does not fit"))
+}
+
 impl AdmissionOptions {
     pub fn build(&self) -> Result<Admission, String> {
         let blocked = self.block_rules.as_deref().map(rules).transpose()?;
-        let proxy = self.proxy.as_ref().map(|p| -> Result<ProxyConfig, String> {
-            Ok(ProxyConfig {
-                trusted: rules(&p.trusted)?,
-                policy: Policy {
-                    untrusted: if p.untrusted == "reject" { Untrusted::Reject } else { Untrusted::Pass },
-                    trusted_without_header: if p.missing_header == "pass" {
-                        TrustedWithoutHeader::Pass
-                    } else {
-                        TrustedWithoutHeader::Reject
+        let proxy = self
+            .proxy
+            .as_ref()
+            .map(|p| -> Result<ProxyConfig, String> {
+                Ok(ProxyConfig {
+                    trusted: rules(&p.trusted)?,
+                    policy: Policy {
+                        untrusted: Untrusted::from(&p.untrusted),
+                        trusted_without_header: TrustedWithoutHeader::from(&p.missing_header),
+                        parse: ParseOptions {
+                            max_header_len: max_header_len(p.max_header_length)?,
+                            ..ParseOptions::default()
+                        },
                     },
-                    parse: ParseOptions { max_header_len: p.max_header_length as usize, ..ParseOptions::default() },
-                },
-                timeout: Duration::from_millis(u64::from(p.timeout_ms)),
+                    timeout: Duration::from_millis(u64::from(p.timeout_ms)),
+                })
             })
-        }).transpose()?;
+            .transpose()?;
         Ok(Admission::new(blocked, proxy, self.report))
     }
 }
@@ -154,7 +226,11 @@ impl From<&Proxied> for ProxyHeader {
             }
             .to_string(),
             source: if real { None } else { h.source().map(endpoint) },
-            destination: if real { None } else { h.destination().map(endpoint) },
+            destination: if real {
+                None
+            } else {
+                h.destination().map(endpoint)
+            },
             proxy: p.real_peer.map(endpoint),
             alpn: tlvs.alpn().map(|v| String::from_utf8_lossy(v).into_owned()),
             authority: tlvs.authority().map(str::to_string),
@@ -175,7 +251,13 @@ impl From<&Proxied> for ProxyHeader {
             aws_vpc_endpoint_id: tlvs.aws_vpce_id().map(str::to_string),
             azure_private_link_id: tlvs.azure_link_id(),
             gcp_psc_connection_id: tlvs.gcp_psc_connection_id().map(|id| id.to_string()),
-            tlvs: tlvs.iter().map(|t| TlvInfo { kind: u32::from(t.kind), value: Buffer::from(t.value.to_vec()) }).collect(),
+            tlvs: tlvs
+                .iter()
+                .map(|t| TlvInfo {
+                    kind: u32::from(t.kind),
+                    value: Buffer::from(t.value.to_vec()),
+                })
+                .collect(),
         }
     }
 }

@@ -80,7 +80,12 @@ pub struct Admission {
 
 impl Admission {
     pub fn new(blocked: Option<RuleSet>, proxy: Option<ProxyConfig>, report: bool) -> Self {
-        Admission { blocked: RwLock::new(blocked), proxy, report, ..Default::default() }
+        Admission {
+            blocked: RwLock::new(blocked),
+            proxy,
+            report,
+            ..Default::default()
+        }
     }
 
     /// Replaces the block list (the JavaScript BlockList changed).
@@ -120,7 +125,12 @@ impl Admission {
     /// Counts a refusal and, when asked to, queues it for JavaScript.
     /// Returns whether JavaScript has something new to be told.
     pub fn refuse(&self, reason: Reason, peer: Option<SocketAddr>) -> bool {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(reason.code()).or_insert(0) += 1;
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason.code())
+            .or_insert(0) += 1;
         if !self.report {
             return false;
         }
@@ -128,26 +138,47 @@ impl Admission {
         if reports.len() >= MAX_REPORTS {
             reports.pop_front();
         }
-        reports.push_back(Rejection { code: reason.code(), detail: reason.detail(), peer });
+        reports.push_back(Rejection {
+            code: reason.code(),
+            detail: reason.detail(),
+            peer,
+        });
         true
     }
 
     /// Counts a connection a PROXY header was read for.
     pub fn count(&self, what: &'static str) {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(what).or_insert(0) += 1;
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(what)
+            .or_insert(0) += 1;
     }
 
     pub fn has_reports(&self) -> bool {
-        self.report && !self.reports.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        self.report
+            && !self
+                .reports
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
     }
 
     pub fn take_reports(&self) -> Vec<Rejection> {
-        self.reports.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect()
+        self.reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect()
     }
 
     pub fn counts(&self) -> HashMap<String, u32> {
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.iter().map(|(k, v)| ((*k).to_string(), u32::try_from(*v).unwrap_or(u32::MAX))).collect()
+        counts
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), u32::try_from(*v).unwrap_or(u32::MAX)))
+            .collect()
     }
 }
 

@@ -24,14 +24,29 @@ impl Placement {
             Placement::EventLoop => "event-loop",
         }
     }
+}
 
-    /// `"runtime"`, `"event-loop"`, or `"auto"` (None: the automatic choice).
-    pub fn parse(name: &str) -> Result<Option<Placement>, ()> {
-        match name {
-            "runtime" => Ok(Some(Placement::Runtime)),
-            "event-loop" => Ok(Some(Placement::EventLoop)),
-            "auto" => Ok(None),
-            _ => Err(()),
+/// The `acceptPlacement` option as JavaScript passes it (lib/options.js
+/// validates it; a value outside these is refused by napi-rs's conversion as
+/// a thrown TypeError, before any Rust runs).
+#[napi_derive::napi(string_enum)]
+pub enum AcceptPlacement {
+    /// The automatic choice ([`automatic`]).
+    #[napi(value = "auto")]
+    Auto,
+    #[napi(value = "runtime")]
+    Runtime,
+    #[napi(value = "event-loop")]
+    EventLoop,
+}
+
+impl AcceptPlacement {
+    /// The placement asked for; None for the automatic choice.
+    pub fn forced(self) -> Option<Placement> {
+        match self {
+            AcceptPlacement::Auto => None,
+            AcceptPlacement::Runtime => Some(Placement::Runtime),
+            AcceptPlacement::EventLoop => Some(Placement::EventLoop),
         }
     }
 }

@@ -15,16 +15,17 @@ use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::runtime::Handle;
 
-use crate::acceptor::{accept_one, maybe_injected_panic, push_ready, Accepted, Acceptor, Listening, ACCEPT_BATCH};
-use crate::admission::header::{self, Outcome};
-use crate::admission::{Admission, Next};
+use crate::acceptor::{
+    accept_one, maybe_injected_panic, Accepted, Acceptor, Admitted, Listening, ACCEPT_BATCH,
+    EMFILE_BACKOFF,
+};
+use crate::errno::UV_EIO;
 use crate::socket;
 
 /// Wake JavaScript before accepting only when at most this many connections
@@ -33,13 +34,6 @@ use crate::socket;
 /// wake-up would park the event loop on the lock instead of letting it serve
 /// its other work; there the wake-up comes after the round, as it always did.
 const EARLY_WAKE_MAX: usize = 4;
-
-/// How long to leave connections in the kernel backlog when the process is out
-/// of descriptors and the reserve descriptor is gone too.
-pub const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
-
-/// libuv's `UV_EIO`, reported (as an accept error) after an internal failure.
-pub const UV_EIO: i32 = -libc::EIO;
 
 /// Wakes JavaScript; false once it never can again (its environment is
 /// gone). Shared with the tasks that read PROXY headers.
@@ -80,13 +74,13 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
     // reach it: not for a server that reads PROXY headers (it delivers after
     // the header), nor while a flood of blocked peers is being refused
     // (bench/RESULTS.md, A1).
-    let early_wake = match &acceptor.admission {
+    let early_wake = match acceptor.admission() {
         None => true,
-        Some(admission) => admission.proxy.is_none() && !guard.refused_last_round,
+        Some(admission) => admission.proxy.is_none() && !guard.refused_last_round(),
     };
     maybe_injected_panic();
-    let state = &mut *guard;
-    let Some(Listening::Runtime(listener)) = state.listener.as_ref() else {
+    let (listening, state) = guard.parts();
+    let Some(Listening::Runtime(listener)) = listening else {
         return Poll::Ready(Step::Closed);
     };
     let mut accepted = 0usize;
@@ -95,21 +89,21 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
     let mut waiting = 0usize;
     let mut can_count = true;
     loop {
-        if state.ready.len() >= state.limit {
-            state.throttled = true;
+        if state.is_full() {
+            state.throttle();
             break;
         }
         let mut ready_guard = match listener.poll_read_ready(cx) {
             Poll::Ready(Ok(guard)) => guard,
             Poll::Ready(Err(err)) => {
-                state.error = crate::errno::uv_code(&err);
+                state.set_error(crate::errno::uv_code(&err));
                 break;
             }
             Poll::Pending => break,
         };
         let fd = listener.get_ref().as_raw_fd();
         if can_count && waiting == 0 {
-            let trusted = accepted > 0 || std::mem::take(&mut state.counted_out);
+            let trusted = accepted > 0 || state.take_counted_out();
             match socket::pending_connections(fd) {
                 Some(0) if trusted => {
                     // Race-free: a connection arriving after the count
@@ -119,12 +113,11 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
                 }
                 Some(n) if n > 0 => {
                     waiting = n;
-                    if early_wake && !state.notified && n <= EARLY_WAKE_MAX {
+                    if early_wake && n <= EARLY_WAKE_MAX && state.mark_notified() {
                         // Wake JavaScript before accepting, so its wake-up
                         // (5-8 µs here, bench/RESULTS.md E7) overlaps the
                         // accept4s; its take() waits on this lock until they
                         // are queued.
-                        state.notified = true;
                         if !notify() {
                             return Poll::Ready(Step::Gone);
                         }
@@ -138,37 +131,23 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
         }
         match accept_one(fd) {
             Accepted::Conn(conn) => {
-                match &acceptor.admission {
-                    None => push_ready(&mut state.ready, &mut state.error, state.route.as_ref(), conn),
-                    Some(admission) => match admission.on_accept(conn) {
-                        Next::Deliver(conn) => push_ready(&mut state.ready, &mut state.error, state.route.as_ref(), conn),
-                        Next::Refused => {
-                            refused = true;
-                            reports |= admission.report;
-                        }
-                        Next::ReadHeader(conn, peer) => match header::try_now(conn, peer, admission) {
-                            Ok(Outcome::Deliver(conn, proxied)) => {
-                                admission.count(if proxied.is_some() { "proxied" } else { "direct" });
-                                if let Some(proxied) = proxied {
-                                    state.proxied.insert(conn.as_raw_fd(), proxied);
-                                }
-                                state.ready.push(conn);
+                match acceptor.admit(state, conn) {
+                    Admitted::Queued => {}
+                    Admitted::Refused { report } => {
+                        refused = true;
+                        reports |= report;
+                    }
+                    Admitted::ReadHeader(conn, peer) => {
+                        let (acceptor, notify) = (Arc::clone(acceptor), Arc::clone(notify));
+                        tokio::spawn(async move {
+                            // A false return from notify() (the environment
+                            // is gone) is the accept task's to act on; this
+                            // connection was queued and goes with the server.
+                            if acceptor.admit_after_header(conn, peer).await {
+                                let _ = notify();
                             }
-                            Ok(Outcome::Refused(reason)) => {
-                                refused = true;
-                                reports |= admission.refuse(reason, peer);
-                            }
-                            Err(conn) => {
-                                tokio::spawn(admit_after_header(
-                                    Arc::clone(acceptor),
-                                    Arc::clone(admission),
-                                    conn,
-                                    peer,
-                                    Arc::clone(notify),
-                                ));
-                            }
-                        },
-                    },
+                        });
+                    }
                 }
                 accepted += 1;
                 waiting = waiting.saturating_sub(1);
@@ -180,7 +159,7 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
                     // JavaScript can take them (it was woken before the
                     // accepts, or is woken now), and count again in the next
                     // round, off the path to 'connection'.
-                    state.counted_out = true;
+                    state.set_counted_out();
                     break;
                 }
             }
@@ -188,27 +167,22 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
             Accepted::Skipped => {}
             Accepted::Exhausted => return Poll::Ready(Step::Backoff),
             Accepted::Error(code) => {
-                state.error = code;
+                state.set_error(code);
                 break;
             }
         }
     }
     if accepted > 0 {
-        state.refused_last_round = refused;
+        state.set_refused_last_round(refused);
     }
-    let has_work = !state.ready.is_empty() || state.error != 0 || reports;
-    if has_work && !state.notified {
-        state.notified = true;
+    if state.has_work(reports) && state.mark_notified() {
         return Poll::Ready(Step::Notify);
     }
-    if (state.counted_out || accepted >= ACCEPT_BATCH) && !state.throttled {
+    if (state.counted_out() || accepted >= ACCEPT_BATCH) && !state.is_throttled() {
         // More may be waiting: come back after letting others run.
         cx.waker().wake_by_ref();
     }
-    match &state.waker {
-        Some(w) if w.will_wake(cx.waker()) => {}
-        _ => state.waker = Some(cx.waker().clone()),
-    }
+    state.register_waker(cx.waker());
     Poll::Pending
 }
 
@@ -221,10 +195,12 @@ pub async fn run(acceptor: Arc<Acceptor>, notify: Notify) {
             // A panic here must not end the task silently (the server would
             // stop accepting) nor cross into Node: it is reported as an
             // accept error and the loop carries on after a pause.
-            catch_unwind(AssertUnwindSafe(|| poll_accept(&acceptor, cx, &notify))).unwrap_or_else(|_| {
-                acceptor.fail(UV_EIO);
-                Poll::Ready(Step::Failed)
-            })
+            catch_unwind(AssertUnwindSafe(|| poll_accept(&acceptor, cx, &notify))).unwrap_or_else(
+                |_| {
+                    acceptor.fail(UV_EIO);
+                    Poll::Ready(Step::Failed)
+                },
+            )
         })
         .await;
         match step {
@@ -252,28 +228,5 @@ pub async fn run(acceptor: Arc<Acceptor>, notify: Notify) {
                 return;
             }
         }
-    }
-}
-
-/// Reads a trusted peer's PROXY header, then delivers the connection (or
-/// counts and closes it), waking JavaScript if no wake-up is on its way.
-async fn admit_after_header(
-    acceptor: Arc<Acceptor>,
-    admission: Arc<Admission>,
-    conn: std::os::fd::OwnedFd,
-    peer: Option<std::net::SocketAddr>,
-    notify: Notify,
-) {
-    let wake = match header::read(conn, peer, &admission).await {
-        Outcome::Deliver(conn, proxied) => {
-            admission.count(if proxied.is_some() { "proxied" } else { "direct" });
-            acceptor.deliver(conn, proxied)
-        }
-        Outcome::Refused(reason) => admission.refuse(reason, peer) && acceptor.wake_due(),
-    };
-    if wake {
-        // A false return (the environment is gone) is the accept task's to
-        // act on; this connection was queued and goes with the server.
-        let _ = notify();
     }
 }

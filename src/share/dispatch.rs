@@ -123,7 +123,9 @@ pub struct Members {
 
 impl Members {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether the holding queue has descriptors for members to take.
@@ -133,9 +135,25 @@ impl Members {
 
     /// Adds a member; `hold` is the group acceptor's state, whose holding
     /// queue it may take from at once.
-    pub fn join(&self, hold: &mut State, id: u64, thread_id: u32, acceptor: Arc<Acceptor>, notify: Notify, load: *mut i32) {
+    pub fn join(
+        &self,
+        hold: &mut State,
+        id: u64,
+        thread_id: u32,
+        acceptor: Arc<Acceptor>,
+        notify: Notify,
+        load: *mut i32,
+    ) {
         let mut inner = self.lock();
-        inner.members.push(Member { id, thread_id, acceptor, notify, load: Load(load), dispatched: 0, rerouted: 0 });
+        inner.members.push(Member {
+            id,
+            thread_id,
+            acceptor,
+            notify,
+            load: Load(load),
+            dispatched: 0,
+            rerouted: 0,
+        });
         self.settle(&mut inner, hold);
     }
 
@@ -163,7 +181,9 @@ impl Members {
             }
         }
         if let Some(hold) = hold {
-            hold.ready.splice(0..0, left);
+            hold.with_held(|held, _| {
+                held.splice(0..0, left);
+            });
             self.settle(&mut inner, hold);
         }
     }
@@ -176,14 +196,9 @@ impl Members {
     }
 
     fn settle(&self, inner: &mut Inner, hold: &mut State) {
-        self.drain(inner, &mut hold.ready);
-        if hold.throttled && hold.ready.len() < hold.limit {
-            hold.throttled = false;
-            if let Some(waker) = hold.waker.take() {
-                waker.wake();
-            }
-        }
-        forward_error(inner, &mut hold.error);
+        hold.with_held(|held, _| self.drain(inner, held));
+        hold.resume_if_room();
+        hold.with_held(|_, error| forward_error(inner, error));
     }
 
     /// Delivers held descriptors, in order of acceptance, while members can
@@ -206,22 +221,26 @@ impl Members {
     /// Every member's counts.
     pub fn stats(&self) -> GroupStats {
         let inner = self.lock();
-        let members = inner.members.iter().map(|m| {
-            let waiting = {
-                let state = m.acceptor.lock();
-                m.acceptor.waiting(&state) as u64
-            };
-            MemberStats {
-                id: m.id,
-                thread_id: m.thread_id,
-                dispatched: m.dispatched,
-                taken: m.dispatched.saturating_sub(waiting),
-                waiting,
-                rerouted: m.rerouted,
-                connections: m.load.read(LOAD_CONNECTIONS),
-                max_connections: m.load.read(LOAD_MAX),
-            }
-        }).collect();
+        let members = inner
+            .members
+            .iter()
+            .map(|m| {
+                let waiting = {
+                    let state = m.acceptor.lock();
+                    m.acceptor.waiting(&state) as u64
+                };
+                MemberStats {
+                    id: m.id,
+                    thread_id: m.thread_id,
+                    dispatched: m.dispatched,
+                    taken: m.dispatched.saturating_sub(waiting),
+                    waiting,
+                    rerouted: m.rerouted,
+                    connections: m.load.read(LOAD_CONNECTIONS),
+                    max_connections: m.load.read(LOAD_MAX),
+                }
+            })
+            .collect();
         GroupStats {
             members,
             rerouted: inner.rerouted,
@@ -241,9 +260,8 @@ fn forward_error(inner: &mut Inner, error: &mut i32) {
     let i = inner.cursor % inner.members.len();
     let member = &inner.members[i];
     let mut state = member.acceptor.lock();
-    state.error = code;
-    if !state.notified {
-        state.notified = true;
+    state.set_error(code);
+    if state.mark_notified() {
         drop(state);
         (member.notify)();
     }
@@ -259,7 +277,7 @@ impl Inner {
             let member = &self.members[i];
             let waiting = {
                 let state = member.acceptor.lock();
-                if state.ready.len() >= state.limit {
+                if state.is_full() {
                     continue;
                 }
                 member.acceptor.waiting(&state)
@@ -282,9 +300,8 @@ impl Inner {
             member.rerouted += 1;
         }
         let mut state = member.acceptor.lock();
-        state.ready.push(fd);
-        if !state.notified {
-            state.notified = true;
+        state.enqueue(fd);
+        if state.mark_notified() {
             drop(state);
             // A member whose environment is gone stays until its cleanup
             // hook makes it leave, which re-routes its queue.

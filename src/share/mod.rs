@@ -30,8 +30,8 @@ use crate::placement::runtime_thread;
 use crate::socket::{self, Bound, Kind};
 use crate::{errno, runtime};
 
-pub use dispatch::{GroupStats, Notify, LOAD_SLOTS};
 use dispatch::Members;
+pub use dispatch::{GroupStats, Notify, LOAD_SLOTS};
 
 /// What a group is found by: the address its socket is bound to (a wildcard
 /// stays a wildcard) and, for IPv6, whether it is IPv6-only; or the pipe
@@ -56,7 +56,9 @@ struct Entry {
 static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
 fn registry() -> MutexGuard<'static, Vec<Entry>> {
-    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The shared socket: bound until the first member listens, then owned by
@@ -88,7 +90,9 @@ impl Group {
     }
 
     fn socket(&self) -> MutexGuard<'_, Socket> {
-        self.socket.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.socket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn acceptor(&self) -> Option<Arc<Acceptor>> {
@@ -114,7 +118,11 @@ impl Group {
         let bound = match std::mem::replace(&mut *socket, Socket::Closed) {
             Socket::Bound(bound) => bound,
             other => {
-                let code = if matches!(other, Socket::Closed) { -libc::EBADF } else { 0 };
+                let code = if matches!(other, Socket::Closed) {
+                    crate::errno::UV_EBADF
+                } else {
+                    0
+                };
                 *socket = other;
                 return code;
             }
@@ -138,18 +146,20 @@ impl Group {
         let acceptor = Arc::new(Acceptor::new(listening, backlog));
         {
             let mut state = acceptor.lock();
-            state.route = Some(Arc::clone(&self.members) as Arc<dyn crate::acceptor::Route>);
+            state.set_route(Arc::clone(&self.members) as Arc<dyn crate::acceptor::Route>);
             // Nobody takes from the group's own queue (it only holds), so it
             // never wakes anyone: the accept loop then never calls `notify`
             // with the state locked, only after a panicking round.
-            state.notified = true;
+            state.mark_notified();
         }
         let weak = Arc::downgrade(&acceptor);
         let members = Arc::clone(&self.members);
         let notify: runtime_thread::Notify = Arc::new(move || {
             // After a panicking round: give its error to a member. Spawned,
             // so as never to take the state lock from inside the loop.
-            if let (Ok(rt), Some(acceptor)) = (tokio::runtime::Handle::try_current(), weak.upgrade()) {
+            if let (Ok(rt), Some(acceptor)) =
+                (tokio::runtime::Handle::try_current(), weak.upgrade())
+            {
                 let members = Arc::clone(&members);
                 rt.spawn(async move { members.refill(&mut acceptor.lock()) });
             }
@@ -202,9 +212,18 @@ fn join(registry: &mut [Entry], key: &Key, thread_id: u32) -> Option<Arc<Seat>> 
 /// Binds a TCP socket shared across threads, or joins the group bound there.
 /// Port 0 always binds a new socket (on a free port, which other servers can
 /// then join).
-pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool, reuse_port: bool, thread_id: u32) -> Result<Bind, i32> {
+pub fn bind_tcp(
+    address: &str,
+    port: u16,
+    ipv6: bool,
+    ipv6_only: bool,
+    reuse_port: bool,
+    thread_id: u32,
+) -> Result<Bind, i32> {
     let mut registry = registry();
-    if let Some(seat) = tcp_key(address, port, ipv6, ipv6_only).and_then(|key| join(&mut registry, &key, thread_id)) {
+    if let Some(seat) =
+        tcp_key(address, port, ipv6, ipv6_only).and_then(|key| join(&mut registry, &key, thread_id))
+    {
         return Ok(Bind::Seat(seat));
     }
     let bound = socket::bind_tcp(address, port, ipv6, ipv6_only, reuse_port)?;
@@ -214,13 +233,22 @@ pub fn bind_tcp(address: &str, port: u16, ipv6: bool, ipv6_only: bool, reuse_por
     };
     let key = Key::Tcp(local.ip(), local.port(), ipv6 && ipv6_only);
     let group = Group::new(bound, None);
-    registry.push(Entry { key, group: Arc::clone(&group), seats: 1 });
+    registry.push(Entry {
+        key,
+        group: Arc::clone(&group),
+        seats: 1,
+    });
     Ok(Bind::Seat(Seat::new(group, thread_id)))
 }
 
 /// Binds a Unix domain socket shared across threads at `name`, or joins the
 /// group bound there. The file is removed when the last member closes.
-pub fn bind_pipe(name: &[u8], pad_abstract: bool, unlink_on_close: Option<PathBuf>, thread_id: u32) -> Result<Bind, i32> {
+pub fn bind_pipe(
+    name: &[u8],
+    pad_abstract: bool,
+    unlink_on_close: Option<PathBuf>,
+    thread_id: u32,
+) -> Result<Bind, i32> {
     let mut registry = registry();
     let key = Key::Pipe(name.to_vec());
     if let Some(seat) = join(&mut registry, &key, thread_id) {
@@ -228,7 +256,11 @@ pub fn bind_pipe(name: &[u8], pad_abstract: bool, unlink_on_close: Option<PathBu
     }
     let bound = socket::bind_pipe(name, pad_abstract)?;
     let group = Group::new(bound, unlink_on_close);
-    registry.push(Entry { key, group: Arc::clone(&group), seats: 1 });
+    registry.push(Entry {
+        key,
+        group: Arc::clone(&group),
+        seats: 1,
+    });
     Ok(Bind::Seat(Seat::new(group, thread_id)))
 }
 
@@ -243,7 +275,12 @@ pub struct Seat {
 
 impl Seat {
     fn new(group: Arc<Group>, thread_id: u32) -> Arc<Seat> {
-        Arc::new(Seat { group, thread_id, member: Mutex::new(None), released: AtomicBool::new(false) })
+        Arc::new(Seat {
+            group,
+            thread_id,
+            member: Mutex::new(None),
+            released: AtomicBool::new(false),
+        })
     }
 
     pub fn kind(&self) -> Kind {
@@ -258,20 +295,33 @@ impl Seat {
     /// Starts receiving connections into `acceptor` (a queue-only acceptor
     /// whose claim counter is `load`'s first element), woken by `notify`.
     /// Returns 0 or a libuv errno.
-    pub fn listen(&self, backlog: i32, acceptor: Arc<Acceptor>, notify: Notify, load: *mut i32) -> i32 {
+    pub fn listen(
+        &self,
+        backlog: i32,
+        acceptor: Arc<Acceptor>,
+        notify: Notify,
+        load: *mut i32,
+    ) -> i32 {
         if self.released.load(Ordering::Acquire) {
-            return -libc::EBADF;
+            return crate::errno::UV_EBADF;
         }
         let code = self.group.listen(backlog);
         if code != 0 {
             return code;
         }
         let Some(group_acceptor) = self.group.acceptor() else {
-            return -libc::EBADF;
+            return crate::errno::UV_EBADF;
         };
         let id = self.group.next_member.fetch_add(1, Ordering::Relaxed);
         let mut member = self.member.lock().unwrap_or_else(|p| p.into_inner());
-        self.group.members.join(&mut group_acceptor.lock(), id, self.thread_id, acceptor, notify, load);
+        self.group.members.join(
+            &mut group_acceptor.lock(),
+            id,
+            self.thread_id,
+            acceptor,
+            notify,
+            load,
+        );
         *member = Some(id);
         0
     }
@@ -295,7 +345,10 @@ impl Seat {
         }
         self.leave();
         let mut registry = registry();
-        let Some(pos) = registry.iter().position(|e| Arc::ptr_eq(&e.group, &self.group)) else {
+        let Some(pos) = registry
+            .iter()
+            .position(|e| Arc::ptr_eq(&e.group, &self.group))
+        else {
             return;
         };
         registry[pos].seats -= 1;
@@ -335,8 +388,14 @@ mod tests {
 
     #[test]
     fn keys_compare_addresses_not_spellings() {
-        assert_eq!(tcp_key("::", 8000, true, false), tcp_key("0:0::0", 8000, true, false));
-        assert_ne!(tcp_key("::", 8000, true, false), tcp_key("::", 8000, true, true));
+        assert_eq!(
+            tcp_key("::", 8000, true, false),
+            tcp_key("0:0::0", 8000, true, false)
+        );
+        assert_ne!(
+            tcp_key("::", 8000, true, false),
+            tcp_key("::", 8000, true, true)
+        );
         assert_eq!(tcp_key("127.0.0.1", 0, false, false), None);
         assert_eq!(tcp_key("fe80::1%eth0", 8000, true, false), None);
     }

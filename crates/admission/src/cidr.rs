@@ -111,7 +111,10 @@ impl Rule {
                 bits(net) & m == bits(ip) & m
             }
             Rule::Range(start, end) => {
-                comparable(ip, start) && comparable(ip, end) && bits(start) <= bits(ip) && bits(ip) <= bits(end)
+                comparable(ip, start)
+                    && comparable(ip, end)
+                    && bits(start) <= bits(ip)
+                    && bits(ip) <= bits(end)
             }
         }
     }
@@ -282,12 +285,21 @@ pub fn parse_node_rule(s: &str) -> Result<Rule, RuleError> {
         "IPv6" => false,
         _ => return Err(bad()),
     };
-    let family_ok = |ip: IpAddr| if ip.is_ipv4() == want_v4 { Ok(ip) } else { Err(bad()) };
+    let family_ok = |ip: IpAddr| {
+        if ip.is_ipv4() == want_v4 {
+            Ok(ip)
+        } else {
+            Err(bad())
+        }
+    };
     match kind {
         "Address" => Ok(Rule::Address(family_ok(parse_ip(body)?)?)),
         "Range" => {
             let (a, b) = body.split_once('-').ok_or_else(bad)?;
-            Ok(Rule::Range(family_ok(parse_ip(a)?)?, family_ok(parse_ip(b)?)?))
+            Ok(Rule::Range(
+                family_ok(parse_ip(a)?)?,
+                family_ok(parse_ip(b)?)?,
+            ))
         }
         "Subnet" => {
             let (n, p) = body.rsplit_once('/').ok_or_else(bad)?;

@@ -46,7 +46,11 @@ fn matches_node_blocklist() {
         ("Range: IPv6 ::-::ffff:255.255.255.255", "1.1.1.5", false),
         ("Range: IPv6 ::-::1:0:0:0", "1.1.1.5", false),
         ("Range: IPv6 ::ffff:1.1.1.1-::1:0:0:0", "1.1.1.5", false),
-        ("Range: IPv6 ::ffff:1.1.1.1-::1:0:0:0", "::ffff:1.1.1.5", true),
+        (
+            "Range: IPv6 ::ffff:1.1.1.1-::1:0:0:0",
+            "::ffff:1.1.1.5",
+            true,
+        ),
         ("Range: IPv6 ::fffe:0:0-::ffff:1.1.1.9", "1.1.1.5", false),
     ];
     for (rule, addr, want) in rows {
@@ -93,16 +97,55 @@ fn node_rules_rejects_garbage() {
 
 #[test]
 fn user_rules() {
-    let s = RuleSet::from_strs(["10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8", " 192.168.1.10 - 192.168.1.20 "]).unwrap();
-    for yes in ["10.1.2.3", "::ffff:10.9.9.9", "127.0.0.1", "::1", "fdab::1", "192.168.1.15", "::ffff:192.168.1.20"] {
+    let s = RuleSet::from_strs([
+        "10.0.0.0/8",
+        "127.0.0.1",
+        "::1",
+        "fd00::/8",
+        " 192.168.1.10 - 192.168.1.20 ",
+    ])
+    .unwrap();
+    for yes in [
+        "10.1.2.3",
+        "::ffff:10.9.9.9",
+        "127.0.0.1",
+        "::1",
+        "fdab::1",
+        "192.168.1.15",
+        "::ffff:192.168.1.20",
+    ] {
         assert!(s.contains(ip(yes)), "{yes}");
     }
-    for no in ["11.0.0.1", "127.0.0.2", "::2", "fe00::1", "192.168.1.21", "::a00:1"] {
+    for no in [
+        "11.0.0.1",
+        "127.0.0.2",
+        "::2",
+        "fe00::1",
+        "192.168.1.21",
+        "::a00:1",
+    ] {
         assert!(!s.contains(ip(no)), "{no}");
     }
-    assert_eq!(parse_rule("fe80::1%eth0").unwrap(), Rule::Address(ip("fe80::1")));
-    assert_eq!(parse_rule("10.1.2.3/8").unwrap(), Rule::Subnet(ip("10.1.2.3"), 8));
-    for bad in ["", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/+8", "1.2.3", "01.2.3.4", "10.0.0.9-10.0.0.1", "host", "1.2.3.4/"] {
+    assert_eq!(
+        parse_rule("fe80::1%eth0").unwrap(),
+        Rule::Address(ip("fe80::1"))
+    );
+    assert_eq!(
+        parse_rule("10.1.2.3/8").unwrap(),
+        Rule::Subnet(ip("10.1.2.3"), 8)
+    );
+    for bad in [
+        "",
+        "10.0.0.0/33",
+        "::/129",
+        "10.0.0.0/-1",
+        "10.0.0.0/+8",
+        "1.2.3",
+        "01.2.3.4",
+        "10.0.0.9-10.0.0.1",
+        "host",
+        "1.2.3.4/",
+    ] {
         assert!(parse_rule(bad).is_err(), "{bad:?}");
     }
 }
@@ -110,7 +153,10 @@ fn user_rules() {
 #[test]
 fn builders_validate() {
     let mut s = RuleSet::new();
-    assert_eq!(s.add_range(ip("1.1.1.9"), ip("1.1.1.1")), Err(RuleError::RangeReversed));
+    assert_eq!(
+        s.add_range(ip("1.1.1.9"), ip("1.1.1.1")),
+        Err(RuleError::RangeReversed)
+    );
     assert!(s.add_subnet(ip("1.1.1.1"), 33).is_err());
     assert!(s.add_subnet(ip("::"), 129).is_err());
     assert!(s.is_empty());

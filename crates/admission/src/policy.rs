@@ -130,17 +130,26 @@ pub struct Admit {
 
 impl Admit {
     fn real() -> Self {
-        Admit { header: None, consumed: 0 }
+        Admit {
+            header: None,
+            consumed: 0,
+        }
     }
 
     /// The peer address to report: the header's source, else the real one.
     pub fn remote(&self, real: SocketAddr) -> SocketAddr {
-        self.header.as_ref().and_then(Header::source).unwrap_or(real)
+        self.header
+            .as_ref()
+            .and_then(Header::source)
+            .unwrap_or(real)
     }
 
     /// The local address to report: the header's destination, else the real one.
     pub fn local(&self, real: SocketAddr) -> SocketAddr {
-        self.header.as_ref().and_then(Header::destination).unwrap_or(real)
+        self.header
+            .as_ref()
+            .and_then(Header::destination)
+            .unwrap_or(real)
     }
 }
 
@@ -170,9 +179,14 @@ impl Policy {
     /// true once it has shut down its side (or the read failed).
     pub fn on_data(&self, buf: &[u8], eof: bool) -> Decision {
         match proxy::parse_with(buf, &self.parse) {
-            Verdict::Complete(header, consumed) => Decision::Accept(Admit { header: Some(header), consumed }),
+            Verdict::Complete(header, consumed) => Decision::Accept(Admit {
+                header: Some(header),
+                consumed,
+            }),
             Verdict::Incomplete(_) if eof && buf.is_empty() => Decision::Reject(Reason::NoHeader),
-            Verdict::Incomplete(_) if eof => Decision::Reject(Reason::InvalidHeader(Invalid::Truncated)),
+            Verdict::Incomplete(_) if eof => {
+                Decision::Reject(Reason::InvalidHeader(Invalid::Truncated))
+            }
             Verdict::Incomplete(min_len) => Decision::NeedMore { min_len },
             Verdict::Invalid(Invalid::NotProxy) => match self.trusted_without_header {
                 TrustedWithoutHeader::Reject => Decision::Reject(Reason::NoHeader),

@@ -13,13 +13,25 @@ use crate::crc32c::crc32c;
 
 /// A PROXY (not LOCAL) header for a TCP connection from `source` to
 /// `destination`. Both must be of the same IP family.
-pub fn inet_header(version: Version, source: SocketAddr, destination: SocketAddr, tlvs: Tlvs) -> Header {
+pub fn inet_header(
+    version: Version,
+    source: SocketAddr,
+    destination: SocketAddr,
+    tlvs: Tlvs,
+) -> Header {
     Header {
         version,
         command: Command::Proxy,
-        family: if source.is_ipv4() { Family::Inet } else { Family::Inet6 },
+        family: if source.is_ipv4() {
+            Family::Inet
+        } else {
+            Family::Inet6
+        },
         transport: Transport::Stream,
-        addresses: Addresses::Inet { source, destination },
+        addresses: Addresses::Inet {
+            source,
+            destination,
+        },
         tlvs,
     }
 }
@@ -30,11 +42,29 @@ pub fn inet_header(version: Version, source: SocketAddr, destination: SocketAddr
 pub fn v1(header: &Header) -> Option<Vec<u8>> {
     let line = match &header.addresses {
         Addresses::Unspec => "PROXY UNKNOWN\r\n".to_string(),
-        Addresses::Inet { source: SocketAddr::V4(s), destination: SocketAddr::V4(d) } => {
-            format!("PROXY TCP4 {} {} {} {}\r\n", s.ip(), d.ip(), s.port(), d.port())
+        Addresses::Inet {
+            source: SocketAddr::V4(s),
+            destination: SocketAddr::V4(d),
+        } => {
+            format!(
+                "PROXY TCP4 {} {} {} {}\r\n",
+                s.ip(),
+                d.ip(),
+                s.port(),
+                d.port()
+            )
         }
-        Addresses::Inet { source: SocketAddr::V6(s), destination: SocketAddr::V6(d) } => {
-            format!("PROXY TCP6 {} {} {} {}\r\n", s.ip(), d.ip(), s.port(), d.port())
+        Addresses::Inet {
+            source: SocketAddr::V6(s),
+            destination: SocketAddr::V6(d),
+        } => {
+            format!(
+                "PROXY TCP6 {} {} {} {}\r\n",
+                s.ip(),
+                d.ip(),
+                s.port(),
+                d.port()
+            )
         }
         _ => return None,
     };
@@ -65,19 +95,37 @@ pub fn v2(header: &Header) -> Option<Vec<u8>> {
     let mut block = Vec::new();
     match (&header.addresses, header.family) {
         (Addresses::Unspec, f) => block.resize(f.address_len(), 0),
-        (Addresses::Inet { source: SocketAddr::V4(s), destination: SocketAddr::V4(d) }, Family::Inet) => {
+        (
+            Addresses::Inet {
+                source: SocketAddr::V4(s),
+                destination: SocketAddr::V4(d),
+            },
+            Family::Inet,
+        ) => {
             block.extend_from_slice(&s.ip().octets());
             block.extend_from_slice(&d.ip().octets());
             block.extend_from_slice(&s.port().to_be_bytes());
             block.extend_from_slice(&d.port().to_be_bytes());
         }
-        (Addresses::Inet { source: SocketAddr::V6(s), destination: SocketAddr::V6(d) }, Family::Inet6) => {
+        (
+            Addresses::Inet {
+                source: SocketAddr::V6(s),
+                destination: SocketAddr::V6(d),
+            },
+            Family::Inet6,
+        ) => {
             block.extend_from_slice(&s.ip().octets());
             block.extend_from_slice(&d.ip().octets());
             block.extend_from_slice(&s.port().to_be_bytes());
             block.extend_from_slice(&d.port().to_be_bytes());
         }
-        (Addresses::Unix { source, destination }, Family::Unix) => {
+        (
+            Addresses::Unix {
+                source,
+                destination,
+            },
+            Family::Unix,
+        ) => {
             block.extend_from_slice(&source.0[..]);
             block.extend_from_slice(&destination.0[..]);
         }

@@ -107,9 +107,15 @@ pub enum Addresses {
     /// the address information then).
     Unspec,
     /// TCP over IPv4 or IPv6. Both addresses are of the same family.
-    Inet { source: SocketAddr, destination: SocketAddr },
+    Inet {
+        source: SocketAddr,
+        destination: SocketAddr,
+    },
     /// AF_UNIX stream endpoints.
-    Unix { source: UnixAddr, destination: UnixAddr },
+    Unix {
+        source: UnixAddr,
+        destination: UnixAddr,
+    },
 }
 
 /// A complete, validated PROXY protocol header.

@@ -56,6 +56,22 @@ pub const V2_FIXED_LEN: usize = 16;
 pub const V2_MAX_LEN: usize = V2_FIXED_LEN + u16::MAX as usize;
 /// Longest v1 line, CRLF included, that the spec lets a sender produce.
 pub const V1_MAX_LEN: usize = 107;
+/// Longest v2 address block: AF_UNIX, two 108-byte `sun_path`s (the spec's
+/// `struct { uint8_t src_addr[108]; uint8_t dst_addr[108]; } unix_addr`).
+pub const V2_MAX_ADDRESS_LEN: usize = Family::Unix.address_len();
+/// The smallest bound a server may set on a header
+/// ([`ParseOptions::max_header_len`]): the v2 fixed part plus the longest
+/// address block (16 + 216 = 232), so that every header without TLVs fits,
+/// whatever its family — a smaller bound would refuse a valid AF_UNIX header
+/// from a proxy sending no TLVs at all. It is above [`V1_MAX_LEN`] too, so
+/// every v1 line fits.
+pub const MAX_HEADER_LEN_MIN: usize = V2_FIXED_LEN + V2_MAX_ADDRESS_LEN;
+/// The largest bound a server may set: the largest header the protocol can
+/// express ([`V2_MAX_LEN`], 16 + 65535 = 65551); a larger one would mean
+/// nothing.
+pub const MAX_HEADER_LEN_MAX: usize = V2_MAX_LEN;
+const _: () =
+    assert!(V1_MAX_LEN <= MAX_HEADER_LEN_MIN && MAX_HEADER_LEN_MIN <= DEFAULT_MAX_HEADER_LEN);
 /// Default bound on a v2 header: far above what HAProxy, nginx, AWS, GCP or
 /// Azure send (a few hundred bytes at most with SSL TLVs), far below the
 /// 64 KiB the length field could claim.
@@ -76,7 +92,11 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { max_header_len: DEFAULT_MAX_HEADER_LEN, v1: true, v2: true }
+        ParseOptions {
+            max_header_len: DEFAULT_MAX_HEADER_LEN,
+            v1: true,
+            v2: true,
+        }
     }
 }
 

@@ -13,14 +13,26 @@ use super::*;
 
 fn ip_pair() -> impl Strategy<Value = (SocketAddr, SocketAddr)> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<[u8; 4]>(), any::<u16>(), any::<u16>()).prop_map(|(a, b, p, q)| (
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::from(a)), p),
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::from(b)), q)
-        )),
-        (any::<[u8; 16]>(), any::<[u8; 16]>(), any::<u16>(), any::<u16>()).prop_map(|(a, b, p, q)| (
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::from(a)), p),
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::from(b)), q)
-        )),
+        (
+            any::<[u8; 4]>(),
+            any::<[u8; 4]>(),
+            any::<u16>(),
+            any::<u16>()
+        )
+            .prop_map(|(a, b, p, q)| (
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::from(a)), p),
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::from(b)), q)
+            )),
+        (
+            any::<[u8; 16]>(),
+            any::<[u8; 16]>(),
+            any::<u16>(),
+            any::<u16>()
+        )
+            .prop_map(|(a, b, p, q)| (
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::from(a)), p),
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::from(b)), q)
+            )),
     ]
 }
 
@@ -30,10 +42,15 @@ fn ascii(max: usize) -> impl Strategy<Value = Vec<u8>> {
 
 /// A TLV that the parser must accept (CRC32C excluded: added separately).
 fn valid_tlv() -> impl Strategy<Value = (u8, Vec<u8>)> {
-    let ssl = (any::<u8>(), any::<u32>(), vec((0x21u8..=0x25, ascii(24)), 0..5)).prop_map(|(c, v, subs)| {
-        let subs: Vec<(u8, &[u8])> = subs.iter().map(|(k, s)| (*k, &s[..])).collect();
-        encode::ssl_value(c, v, &subs)
-    });
+    let ssl = (
+        any::<u8>(),
+        any::<u32>(),
+        vec((0x21u8..=0x25, ascii(24)), 0..5),
+    )
+        .prop_map(|(c, v, subs)| {
+            let subs: Vec<(u8, &[u8])> = subs.iter().map(|(k, s)| (*k, &s[..])).collect();
+            encode::ssl_value(c, v, &subs)
+        });
     prop_oneof![
         vec(any::<u8>(), 0..32).prop_map(|v| (kind::ALPN, v)),
         "[a-z0-9.é-]{0,40}".prop_map(|s| (kind::AUTHORITY, s.into_bytes())),
@@ -45,7 +62,10 @@ fn valid_tlv() -> impl Strategy<Value = (u8, Vec<u8>)> {
         any::<u32>().prop_map(|v| (kind::AZURE, [&[1u8][..], &v.to_le_bytes()].concat())),
         any::<u64>().prop_map(|v| (kind::GCP, v.to_be_bytes().to_vec())),
         // Unregistered types are kept raw, whatever they hold.
-        (prop_oneof![0x06u8..0x20, 0x26u8..0x30, 0x31u8..=0xff], vec(any::<u8>(), 0..32)),
+        (
+            prop_oneof![0x06u8..0x20, 0x26u8..0x30, 0x31u8..=0xff],
+            vec(any::<u8>(), 0..32)
+        ),
     ]
 }
 
@@ -81,11 +101,20 @@ fn v1_header() -> impl Strategy<Value = Header> {
 }
 
 fn family() -> impl Strategy<Value = Family> {
-    prop_oneof![Just(Family::Unspec), Just(Family::Inet), Just(Family::Inet6), Just(Family::Unix)]
+    prop_oneof![
+        Just(Family::Unspec),
+        Just(Family::Inet),
+        Just(Family::Inet6),
+        Just(Family::Unix)
+    ]
 }
 
 fn transport() -> impl Strategy<Value = Transport> {
-    prop_oneof![Just(Transport::Unspec), Just(Transport::Stream), Just(Transport::Dgram)]
+    prop_oneof![
+        Just(Transport::Unspec),
+        Just(Transport::Stream),
+        Just(Transport::Dgram)
+    ]
 }
 
 fn unix() -> impl Strategy<Value = UnixAddr> {
@@ -102,22 +131,45 @@ fn v2_header(with_crc: bool) -> impl Strategy<Value = Header> {
         tlvs,
     };
     prop_oneof![
-        (ip_pair(), tlvs(with_crc)).prop_map(|((s, d), t)| encode::inet_header(Version::V2, s, d, t)),
+        (ip_pair(), tlvs(with_crc)).prop_map(|((s, d), t)| encode::inet_header(
+            Version::V2,
+            s,
+            d,
+            t
+        )),
         (unix(), unix(), tlvs(with_crc)).prop_map(move |(s, d, t)| base(
             Command::Proxy,
             Family::Unix,
             Transport::Stream,
-            Addresses::Unix { source: s, destination: d },
+            Addresses::Unix {
+                source: s,
+                destination: d
+            },
             t
         )),
         // LOCAL: any family and transport, addresses ignored.
-        (family(), transport(), tlvs(with_crc))
-            .prop_map(move |(f, tr, t)| base(Command::Local, f, tr, Addresses::Unspec, t)),
+        (family(), transport(), tlvs(with_crc)).prop_map(move |(f, tr, t)| base(
+            Command::Local,
+            f,
+            tr,
+            Addresses::Unspec,
+            t
+        )),
         // PROXY with an UNSPEC family, or an UNSPEC transport.
-        (transport(), tlvs(with_crc))
-            .prop_map(move |(tr, t)| base(Command::Proxy, Family::Unspec, tr, Addresses::Unspec, t)),
-        (family(), tlvs(with_crc))
-            .prop_map(move |(f, t)| base(Command::Proxy, f, Transport::Unspec, Addresses::Unspec, t)),
+        (transport(), tlvs(with_crc)).prop_map(move |(tr, t)| base(
+            Command::Proxy,
+            Family::Unspec,
+            tr,
+            Addresses::Unspec,
+            t
+        )),
+        (family(), tlvs(with_crc)).prop_map(move |(f, t)| base(
+            Command::Proxy,
+            f,
+            Transport::Unspec,
+            Addresses::Unspec,
+            t
+        )),
     ]
 }
 
@@ -135,9 +187,22 @@ fn bytes_of(h: &Header) -> Vec<u8> {
 /// Same header, except that a CRC32C TLV's value is the computed one.
 fn same_but_crc(a: &Header, b: &Header) -> bool {
     let strip = |h: &Header| -> Vec<(u8, Vec<u8>)> {
-        h.tlvs.iter().map(|t| (t.kind, if t.kind == kind::CRC32C { vec![] } else { t.value.to_vec() })).collect()
+        h.tlvs
+            .iter()
+            .map(|t| {
+                (
+                    t.kind,
+                    if t.kind == kind::CRC32C {
+                        vec![]
+                    } else {
+                        t.value.to_vec()
+                    },
+                )
+            })
+            .collect()
     };
-    (a.version, a.command, a.family, a.transport, &a.addresses) == (b.version, b.command, b.family, b.transport, &b.addresses)
+    (a.version, a.command, a.family, a.transport, &a.addresses)
+        == (b.version, b.command, b.family, b.transport, &b.addresses)
         && strip(a) == strip(b)
 }
 

@@ -18,7 +18,10 @@ fn complete(buf: &[u8]) -> (Header, usize) {
 fn invalid(buf: &[u8]) -> Invalid {
     match parse(buf) {
         Verdict::Invalid(e) => e,
-        other => panic!("{:?}: expected Invalid, got {other:?}", String::from_utf8_lossy(buf)),
+        other => panic!(
+            "{:?}: expected Invalid, got {other:?}",
+            String::from_utf8_lossy(buf)
+        ),
     }
 }
 
@@ -47,7 +50,10 @@ fn spec_maximum_lines() {
     assert_eq!(v6.len(), 104);
     let (h, n) = complete(v6);
     assert_eq!(n, 104);
-    assert_eq!(h.source(), Some(sa("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")));
+    assert_eq!(
+        h.source(),
+        Some(sa("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"))
+    );
 
     let unknown_short = b"PROXY UNKNOWN\r\n";
     assert_eq!(complete(unknown_short).1, 15);
@@ -88,39 +94,81 @@ fn unknown_ignores_rest_of_line() {
 #[test]
 fn strict_grammar() {
     let cases: &[(&[u8], Invalid)] = &[
-        (b"PROXY  TCP4 1.2.3.4 5.6.7.8 1 2\r\n", Invalid::V1BadProtocol),
+        (
+            b"PROXY  TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
+            Invalid::V1BadProtocol,
+        ),
         (b"PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n", Invalid::V1BadSyntax),
         (b"PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n", Invalid::V1BadSyntax),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n", Invalid::V1BadSyntax),
-        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", Invalid::V1BadSyntax),
+        (
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",
+            Invalid::V1BadSyntax,
+        ),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n", Invalid::V1BadSyntax),
         (b"PROXY TCP4\r\n", Invalid::V1BadSyntax),
         (b"PROXY TCP4 \r\n", Invalid::V1BadSyntax),
         (b"PROXY \r\n", Invalid::V1BadProtocol),
         (b"PROXY\r\n", Invalid::V1BadSyntax),
-        (b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n", Invalid::V1BadProtocol),
-        (b"PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n", Invalid::V1BadProtocol),
-        (b"PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n", Invalid::V1BadProtocol),
-        (b"PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n", Invalid::V1BadAddress),
-        (b"PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n", Invalid::V1BadAddress),
+        (
+            b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",
+            Invalid::V1BadProtocol,
+        ),
+        (
+            b"PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n",
+            Invalid::V1BadProtocol,
+        ),
+        (
+            b"PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n",
+            Invalid::V1BadProtocol,
+        ),
+        (
+            b"PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n",
+            Invalid::V1BadAddress,
+        ),
+        (
+            b"PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n",
+            Invalid::V1BadAddress,
+        ),
         (b"PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n", Invalid::V1BadAddress),
-        (b"PROXY TCP4 1.2.3.4.5 5.6.7.8 1 2\r\n", Invalid::V1BadAddress),
+        (
+            b"PROXY TCP4 1.2.3.4.5 5.6.7.8 1 2\r\n",
+            Invalid::V1BadAddress,
+        ),
         (b"PROXY TCP4 1..3.4 5.6.7.8 1 2\r\n", Invalid::V1BadAddress),
-        (b"PROXY TCP4 1.2.3.0004 5.6.7.8 1 2\r\n", Invalid::V1BadAddress),
+        (
+            b"PROXY TCP4 1.2.3.0004 5.6.7.8 1 2\r\n",
+            Invalid::V1BadAddress,
+        ),
         (b"PROXY TCP4 ::1 5.6.7.8 1 2\r\n", Invalid::V1BadAddress),
         (b"PROXY TCP6 1.2.3.4 ::1 1 2\r\n", Invalid::V1BadAddress),
-        (b"PROXY TCP6 ::1 ::ffff:01.2.3.4 1 2\r\n", Invalid::V1BadAddress),
+        (
+            b"PROXY TCP6 ::1 ::ffff:01.2.3.4 1 2\r\n",
+            Invalid::V1BadAddress,
+        ),
         (b"PROXY TCP6 1::2::3 ::1 1 2\r\n", Invalid::V1BadAddress),
         (b"PROXY TCP6 12345::1 ::1 1 2\r\n", Invalid::V1BadAddress),
         (b"PROXY TCP6 [::1] ::1 1 2\r\n", Invalid::V1BadAddress),
-        (b"PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n", Invalid::V1BadAddress),
-        (b"PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n", Invalid::V1BadPort),
+        (
+            b"PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n",
+            Invalid::V1BadAddress,
+        ),
+        (
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n",
+            Invalid::V1BadPort,
+        ),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 080 2\r\n", Invalid::V1BadPort),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 00\r\n", Invalid::V1BadPort),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 +1 2\r\n", Invalid::V1BadPort),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n", Invalid::V1BadPort),
-        (b"PROXY TCP4 1.2.3.4 5.6.7.8 100000 2\r\n", Invalid::V1BadPort),
-        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n", Invalid::V1BadPort),
+        (
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 100000 2\r\n",
+            Invalid::V1BadPort,
+        ),
+        (
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n",
+            Invalid::V1BadPort,
+        ),
         (b"PROXYTCP4 1.2.3.4 5.6.7.8 1 2\r\n", Invalid::V1BadSyntax),
     ];
     for (buf, want) in cases {
@@ -133,12 +181,27 @@ fn strict_grammar() {
 #[test]
 fn line_endings() {
     // A lone LF, a CR followed by something else, an LF before the CR.
-    assert_eq!(invalid(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"), Invalid::V1BadLineEnd);
-    assert_eq!(invalid(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX"), Invalid::V1BadLineEnd);
-    assert_eq!(invalid(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n\r"), Invalid::V1BadLineEnd);
-    assert_eq!(invalid(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r\n"), Invalid::V1BadLineEnd);
+    assert_eq!(
+        invalid(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"),
+        Invalid::V1BadLineEnd
+    );
+    assert_eq!(
+        invalid(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX"),
+        Invalid::V1BadLineEnd
+    );
+    assert_eq!(
+        invalid(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n\r"),
+        Invalid::V1BadLineEnd
+    );
+    assert_eq!(
+        invalid(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r\n"),
+        Invalid::V1BadLineEnd
+    );
     // A trailing lone CR is just "need the LF": no panic, no early verdict.
-    assert_eq!(parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r"), Verdict::Incomplete(32));
+    assert_eq!(
+        parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r"),
+        Verdict::Incomplete(32)
+    );
     assert_eq!(parse(b"PROXY UNKNOWN\r"), Verdict::Incomplete(15));
     assert_eq!(parse(b"PROXY \r"), Verdict::Invalid(Invalid::V1BadProtocol));
     assert_eq!(parse(b"P\r"), Verdict::Invalid(Invalid::NotProxy));
@@ -166,14 +229,32 @@ fn no_crlf_within_107() {
 
 #[test]
 fn fails_fast_on_other_protocols() {
-    for buf in [&b"GET / HTTP/1.1\r\n"[..], b"\x16\x03\x01\x02\x00", b"SSH-2.0-OpenSSH", b"POST", b"PRI * HTTP/2.0"] {
+    for buf in [
+        &b"GET / HTTP/1.1\r\n"[..],
+        b"\x16\x03\x01\x02\x00",
+        b"SSH-2.0-OpenSSH",
+        b"POST",
+        b"PRI * HTTP/2.0",
+    ] {
         assert_eq!(parse(buf), Verdict::Invalid(Invalid::NotProxy), "{buf:?}");
     }
     // Decided on the first wrong byte, long before a CRLF.
-    assert_eq!(parse(b"PROXY TCP7"), Verdict::Invalid(Invalid::V1BadProtocol));
-    assert_eq!(parse(b"PROXY TCP4 1.2.3.4 x"), Verdict::Invalid(Invalid::V1BadSyntax));
-    assert_eq!(parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 65536 "), Verdict::Invalid(Invalid::V1BadPort));
-    assert_eq!(parse(b"PROXY TCP6 ::1 ::1 1 2 "), Verdict::Invalid(Invalid::V1BadSyntax));
+    assert_eq!(
+        parse(b"PROXY TCP7"),
+        Verdict::Invalid(Invalid::V1BadProtocol)
+    );
+    assert_eq!(
+        parse(b"PROXY TCP4 1.2.3.4 x"),
+        Verdict::Invalid(Invalid::V1BadSyntax)
+    );
+    assert_eq!(
+        parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 65536 "),
+        Verdict::Invalid(Invalid::V1BadPort)
+    );
+    assert_eq!(
+        parse(b"PROXY TCP6 ::1 ::1 1 2 "),
+        Verdict::Invalid(Invalid::V1BadSyntax)
+    );
 }
 
 #[test]
@@ -193,6 +274,12 @@ fn every_split_point() {
 
 #[test]
 fn v1_can_be_disabled() {
-    let opts = ParseOptions { v1: false, ..ParseOptions::default() };
-    assert_eq!(parse_with(b"PROXY UNKNOWN\r\n", &opts), Verdict::Invalid(Invalid::NotProxy));
+    let opts = ParseOptions {
+        v1: false,
+        ..ParseOptions::default()
+    };
+    assert_eq!(
+        parse_with(b"PROXY UNKNOWN\r\n", &opts),
+        Verdict::Invalid(Invalid::NotProxy)
+    );
 }

@@ -55,7 +55,10 @@ fn tcp4_with_payload() {
     let (h, n) = complete(&buf);
     assert_eq!(n, 28);
     assert_eq!(&buf[n..], b"GET / HTTP/1.1\r\n");
-    assert_eq!((h.version, h.command, h.family, h.transport), (Version::V2, Command::Proxy, Family::Inet, Transport::Stream));
+    assert_eq!(
+        (h.version, h.command, h.family, h.transport),
+        (Version::V2, Command::Proxy, Family::Inet, Transport::Stream)
+    );
     assert_eq!(h.source(), Some(sa("127.0.0.1:8080")));
     assert_eq!(h.destination(), Some(sa("10.0.0.2:443")));
 }
@@ -82,10 +85,19 @@ fn unix_stream() {
     assert_eq!(h.family, Family::Unix);
     assert_eq!(h.source(), None);
     assert!(h.uses_real_addresses());
-    let Addresses::Unix { source, destination } = &h.addresses else { panic!() };
+    let Addresses::Unix {
+        source,
+        destination,
+    } = &h.addresses
+    else {
+        panic!()
+    };
     assert_eq!(source.path(), b"/tmp/a.sk");
     assert_eq!(destination.path(), b"\0ab");
-    assert_eq!(invalid(&v2(0x21, 0x32, &body)), Invalid::V2UnsupportedTransport);
+    assert_eq!(
+        invalid(&v2(0x21, 0x32, &body)),
+        Invalid::V2UnsupportedTransport
+    );
 }
 
 #[test]
@@ -112,7 +124,10 @@ fn local_keeps_real_addresses() {
 #[test]
 fn unspec_keeps_real_addresses() {
     let (h, _) = complete(&v2(0x21, 0x00, &[]));
-    assert_eq!((h.command, h.addresses.clone()), (Command::Proxy, Addresses::Unspec));
+    assert_eq!(
+        (h.command, h.addresses.clone()),
+        (Command::Proxy, Addresses::Unspec)
+    );
     // INET family, UNSPEC transport: addresses ignored, TLVs after them read.
     let mut body = INET.to_vec();
     body.extend(tlv(kind::ALPN, b"h2"));
@@ -132,14 +147,35 @@ fn bad_fixed_fields() {
     assert_eq!(invalid(&v2(0x21, 0x41, &INET)), Invalid::V2BadFamily);
     assert_eq!(invalid(&v2(0x21, 0x13, &INET)), Invalid::V2BadFamily);
     assert_eq!(invalid(&v2(0x20, 0x13, &[])), Invalid::V2BadFamily);
-    assert_eq!(invalid(&v2(0x21, 0x12, &INET)), Invalid::V2UnsupportedTransport);
-    assert_eq!(invalid(&v2(0x21, 0x22, &[0; 36])), Invalid::V2UnsupportedTransport);
-    assert_eq!(invalid(&v2(0x21, 0x11, &INET[..11])), Invalid::V2AddressTooShort);
-    assert_eq!(invalid(&v2(0x21, 0x21, &[0; 35])), Invalid::V2AddressTooShort);
-    assert_eq!(invalid(&v2(0x21, 0x31, &[0; 215])), Invalid::V2AddressTooShort);
+    assert_eq!(
+        invalid(&v2(0x21, 0x12, &INET)),
+        Invalid::V2UnsupportedTransport
+    );
+    assert_eq!(
+        invalid(&v2(0x21, 0x22, &[0; 36])),
+        Invalid::V2UnsupportedTransport
+    );
+    assert_eq!(
+        invalid(&v2(0x21, 0x11, &INET[..11])),
+        Invalid::V2AddressTooShort
+    );
+    assert_eq!(
+        invalid(&v2(0x21, 0x21, &[0; 35])),
+        Invalid::V2AddressTooShort
+    );
+    assert_eq!(
+        invalid(&v2(0x21, 0x31, &[0; 215])),
+        Invalid::V2AddressTooShort
+    );
     // Decided on the 13th/14th byte, before the length is in.
-    assert_eq!(parse(&v2(0x31, 0x11, &INET)[..13]), Verdict::Invalid(Invalid::V2BadVersion));
-    assert_eq!(parse(&v2(0x21, 0x51, &INET)[..14]), Verdict::Invalid(Invalid::V2BadFamily));
+    assert_eq!(
+        parse(&v2(0x31, 0x11, &INET)[..13]),
+        Verdict::Invalid(Invalid::V2BadVersion)
+    );
+    assert_eq!(
+        parse(&v2(0x21, 0x51, &INET)[..14]),
+        Verdict::Invalid(Invalid::V2BadFamily)
+    );
 }
 
 #[test]
@@ -148,17 +184,45 @@ fn size_bound() {
     head.extend_from_slice(&[0x21, 0x11, 0xff, 0xff]);
     // Refused on the 16 fixed bytes alone, without waiting for 64 KiB.
     assert_eq!(parse(&head), Verdict::Invalid(Invalid::TooLarge));
-    let opts = ParseOptions { max_header_len: V2_MAX_LEN, ..ParseOptions::default() };
+    let opts = ParseOptions {
+        max_header_len: V2_MAX_LEN,
+        ..ParseOptions::default()
+    };
     assert_eq!(parse_with(&head, &opts), Verdict::Incomplete(V2_MAX_LEN));
     // Exactly at the bound is fine, one over is not.
-    let at = v2(0x21, 0x11, &[INET.to_vec(), tlv(kind::NOOP, &vec![0; DEFAULT_MAX_HEADER_LEN - 31])].concat());
+    let at = v2(
+        0x21,
+        0x11,
+        &[
+            INET.to_vec(),
+            tlv(kind::NOOP, &vec![0; DEFAULT_MAX_HEADER_LEN - 31]),
+        ]
+        .concat(),
+    );
     assert_eq!(at.len(), DEFAULT_MAX_HEADER_LEN);
     complete(&at);
-    let over = v2(0x21, 0x11, &[INET.to_vec(), tlv(kind::NOOP, &vec![0; DEFAULT_MAX_HEADER_LEN - 30])].concat());
+    let over = v2(
+        0x21,
+        0x11,
+        &[
+            INET.to_vec(),
+            tlv(kind::NOOP, &vec![0; DEFAULT_MAX_HEADER_LEN - 30]),
+        ]
+        .concat(),
+    );
     assert_eq!(invalid(&over), Invalid::TooLarge);
-    let tiny = ParseOptions { max_header_len: 16, ..ParseOptions::default() };
-    assert!(matches!(parse_with(&v2(0x20, 0, &[]), &tiny), Verdict::Complete(_, 16)));
-    assert_eq!(parse_with(&inet_with(&[]), &tiny), Verdict::Invalid(Invalid::TooLarge));
+    let tiny = ParseOptions {
+        max_header_len: 16,
+        ..ParseOptions::default()
+    };
+    assert!(matches!(
+        parse_with(&v2(0x20, 0, &[]), &tiny),
+        Verdict::Complete(_, 16)
+    ));
+    assert_eq!(
+        parse_with(&inet_with(&[]), &tiny),
+        Verdict::Invalid(Invalid::TooLarge)
+    );
 }
 
 #[test]
@@ -167,16 +231,30 @@ fn signature_fails_fast() {
     assert_eq!(parse(b"\r\n\r\n"), Verdict::Incomplete(16));
     assert_eq!(parse(b"\r\n\r\nGET"), Verdict::Invalid(Invalid::NotProxy));
     assert_eq!(parse(b"\r\r"), Verdict::Invalid(Invalid::NotProxy));
-    assert_eq!(parse(b"\r\n\r\n\0\r\nQUIT\r"), Verdict::Invalid(Invalid::NotProxy));
+    assert_eq!(
+        parse(b"\r\n\r\n\0\r\nQUIT\r"),
+        Verdict::Invalid(Invalid::NotProxy)
+    );
     assert_eq!(parse(&[]), Verdict::Incomplete(1));
     assert_eq!(parse(&[0]), Verdict::Invalid(Invalid::NotProxy));
-    let opts = ParseOptions { v2: false, ..ParseOptions::default() };
-    assert_eq!(parse_with(&inet_with(&[]), &opts), Verdict::Invalid(Invalid::NotProxy));
+    let opts = ParseOptions {
+        v2: false,
+        ..ParseOptions::default()
+    };
+    assert_eq!(
+        parse_with(&inet_with(&[]), &opts),
+        Verdict::Invalid(Invalid::NotProxy)
+    );
 }
 
 #[test]
 fn every_split_point_with_tlvs_and_payload() {
-    let tlvs = [tlv(kind::ALPN, b"http/1.1"), tlv(kind::AUTHORITY, b"example.com"), tlv(kind::CRC32C, &[0; 4])].concat();
+    let tlvs = [
+        tlv(kind::ALPN, b"http/1.1"),
+        tlv(kind::AUTHORITY, b"example.com"),
+        tlv(kind::CRC32C, &[0; 4]),
+    ]
+    .concat();
     let mut hdr = inet_with(&tlvs);
     let at = hdr.len() - 4;
     let sum = crate::crc32c(&hdr).to_be_bytes();
@@ -210,9 +288,15 @@ fn crc32c_good_and_bad() {
     let mut other = inet_with(&tlv(kind::CRC32C, &0x19dc_bd40u32.to_be_bytes()));
     other[17] ^= 0x80;
     assert_eq!(invalid(&other), Invalid::Crc32cMismatch);
-    assert_eq!(invalid(&inet_with(&tlv(kind::CRC32C, &[0; 3]))), Invalid::TlvBadValue(kind::CRC32C));
+    assert_eq!(
+        invalid(&inet_with(&tlv(kind::CRC32C, &[0; 3]))),
+        Invalid::TlvBadValue(kind::CRC32C)
+    );
     let two = [tlv(kind::CRC32C, &[0; 4]), tlv(kind::CRC32C, &[0; 4])].concat();
-    assert_eq!(invalid(&inet_with(&two)), Invalid::TlvDuplicate(kind::CRC32C));
+    assert_eq!(
+        invalid(&inet_with(&two)),
+        Invalid::TlvDuplicate(kind::CRC32C)
+    );
 }
 
 #[test]
@@ -264,15 +348,52 @@ fn malformed_tlvs() {
         (vec![kind::ALPN], Invalid::TlvTruncated),
         (vec![kind::ALPN, 0], Invalid::TlvTruncated),
         (vec![kind::ALPN, 0, 3, b'h', b'2'], Invalid::TlvTruncated),
-        ([tlv(kind::ALPN, b"h2"), vec![0x42, 0]].concat(), Invalid::TlvTruncated),
-        (tlv(kind::AUTHORITY, b"\xff\xfe"), Invalid::TlvBadValue(kind::AUTHORITY)),
-        (tlv(kind::UNIQUE_ID, &[0; 129]), Invalid::TlvBadValue(kind::UNIQUE_ID)),
-        (tlv(kind::NETNS, "nëtns".as_bytes()), Invalid::TlvBadValue(kind::NETNS)),
-        (tlv(kind::SSL, &[1, 0, 0, 0]), Invalid::TlvBadValue(kind::SSL)),
-        (tlv(kind::SSL, &[1, 0, 0, 0, 0, kind::SSL_VERSION, 0, 9, b'x']), Invalid::SslSubTlvTruncated),
-        (tlv(kind::SSL, &[1, 0, 0, 0, 0, kind::SSL_VERSION, 0]), Invalid::SslSubTlvTruncated),
-        (tlv(kind::SSL, &[[1, 0, 0, 0, 0].to_vec(), tlv(kind::SSL_VERSION, "TLSv1.ä".as_bytes())].concat()), Invalid::TlvBadValue(kind::SSL_VERSION)),
-        (tlv(kind::SSL, &[[1, 0, 0, 0, 0].to_vec(), tlv(kind::SSL_CN, b"\xc3")].concat()), Invalid::TlvBadValue(kind::SSL_CN)),
+        (
+            [tlv(kind::ALPN, b"h2"), vec![0x42, 0]].concat(),
+            Invalid::TlvTruncated,
+        ),
+        (
+            tlv(kind::AUTHORITY, b"\xff\xfe"),
+            Invalid::TlvBadValue(kind::AUTHORITY),
+        ),
+        (
+            tlv(kind::UNIQUE_ID, &[0; 129]),
+            Invalid::TlvBadValue(kind::UNIQUE_ID),
+        ),
+        (
+            tlv(kind::NETNS, "nëtns".as_bytes()),
+            Invalid::TlvBadValue(kind::NETNS),
+        ),
+        (
+            tlv(kind::SSL, &[1, 0, 0, 0]),
+            Invalid::TlvBadValue(kind::SSL),
+        ),
+        (
+            tlv(kind::SSL, &[1, 0, 0, 0, 0, kind::SSL_VERSION, 0, 9, b'x']),
+            Invalid::SslSubTlvTruncated,
+        ),
+        (
+            tlv(kind::SSL, &[1, 0, 0, 0, 0, kind::SSL_VERSION, 0]),
+            Invalid::SslSubTlvTruncated,
+        ),
+        (
+            tlv(
+                kind::SSL,
+                &[
+                    [1, 0, 0, 0, 0].to_vec(),
+                    tlv(kind::SSL_VERSION, "TLSv1.ä".as_bytes()),
+                ]
+                .concat(),
+            ),
+            Invalid::TlvBadValue(kind::SSL_VERSION),
+        ),
+        (
+            tlv(
+                kind::SSL,
+                &[[1, 0, 0, 0, 0].to_vec(), tlv(kind::SSL_CN, b"\xc3")].concat(),
+            ),
+            Invalid::TlvBadValue(kind::SSL_CN),
+        ),
     ];
     for (tlvs, want) in bad {
         assert_eq!(invalid(&inet_with(tlvs)), *want, "{tlvs:02x?}");
@@ -297,7 +418,12 @@ fn cloud_tlvs() {
     assert_eq!(h.tlvs.gcp_psc_connection_id(), Some(0x0102_0304_0506_0708));
     // The custom range is not the spec's to police: odd shapes pass, the
     // accessors just find nothing.
-    let odd = [tlv(kind::AWS, b"\x02other"), tlv(kind::AZURE, &[0x01, 1, 2]), tlv(kind::GCP, b"short")].concat();
+    let odd = [
+        tlv(kind::AWS, b"\x02other"),
+        tlv(kind::AZURE, &[0x01, 1, 2]),
+        tlv(kind::GCP, b"short"),
+    ]
+    .concat();
     let (h, _) = complete(&inet_with(&odd));
     assert_eq!(h.tlvs.aws_vpce_id(), None);
     assert_eq!(h.tlvs.azure_link_id(), None);
@@ -308,6 +434,19 @@ fn cloud_tlvs() {
 #[test]
 fn invalid_strings_are_stable() {
     assert_eq!(Invalid::Crc32cMismatch.as_str(), "v2-crc32c-mismatch");
-    assert_eq!(Invalid::TlvBadValue(0x22).to_string(), "v2-tlv-bad-value (type 0x22)");
+    assert_eq!(
+        Invalid::TlvBadValue(0x22).to_string(),
+        "v2-tlv-bad-value (type 0x22)"
+    );
     assert_eq!(Invalid::NotProxy.to_string(), "not-proxy-protocol");
+}
+
+#[test]
+fn header_length_bounds_are_the_protocols() {
+    // v1: the spec's worst case, "PROXY UNKNOWN ffff:...:ffff ... 65535 65535\r\n".
+    assert_eq!(V1_MAX_LEN, 107);
+    // v2: 16 fixed bytes + AF_UNIX's two 108-byte paths.
+    assert_eq!(MAX_HEADER_LEN_MIN, 16 + 216);
+    // v2: 16 fixed bytes + the largest u16 length.
+    assert_eq!(MAX_HEADER_LEN_MAX, 16 + 65535);
 }

@@ -131,7 +131,9 @@ impl Tlvs {
 
     /// Wraps a block that [`validate`] accepted.
     pub(crate) fn from_validated(block: &[u8]) -> Self {
-        Tlvs { block: block.to_vec() }
+        Tlvs {
+            block: block.to_vec(),
+        }
     }
 
     /// Appends a TLV (for building headers in tests and encoders).
@@ -168,7 +170,8 @@ impl Tlvs {
 
     /// SNI or other host name the client asked for (validated UTF-8).
     pub fn authority(&self) -> Option<&str> {
-        self.get(kind::AUTHORITY).and_then(|v| str::from_utf8(v).ok())
+        self.get(kind::AUTHORITY)
+            .and_then(|v| str::from_utf8(v).ok())
     }
 
     /// The checksum that was sent (and verified) — `None` if none was sent.
@@ -204,7 +207,9 @@ impl Tlvs {
         self.iter()
             .filter(|t| t.kind == kind::AZURE)
             .find_map(|t| match t.value {
-                [kind::AZURE_PRIVATE_LINK_ID, a, b, c, d] => Some(u32::from_le_bytes([*a, *b, *c, *d])),
+                [kind::AZURE_PRIVATE_LINK_ID, a, b, c, d] => {
+                    Some(u32::from_le_bytes([*a, *b, *c, *d]))
+                }
                 _ => None,
             })
     }
@@ -231,7 +236,11 @@ impl<'a> Ssl<'a> {
     fn parse(value: &'a [u8]) -> Option<Self> {
         let (&client, rest) = value.split_first()?;
         let (verify, subs) = rest.split_first_chunk::<4>()?;
-        Some(Ssl { client, verify: u32::from_be_bytes(*verify), subs })
+        Some(Ssl {
+            client,
+            verify: u32::from_be_bytes(*verify),
+            subs,
+        })
     }
 
     /// The client connected over SSL/TLS.
@@ -257,7 +266,9 @@ impl<'a> Ssl<'a> {
     }
 
     fn sub_str(&self, k: u8) -> Option<&'a str> {
-        self.sub_tlvs().find(|t| t.kind == k).and_then(|t| str::from_utf8(t.value).ok())
+        self.sub_tlvs()
+            .find(|t| t.kind == k)
+            .and_then(|t| str::from_utf8(t.value).ok())
     }
 
     pub fn version(&self) -> Option<&'a str> {

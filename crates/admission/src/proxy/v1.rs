@@ -19,7 +19,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use super::{Addresses, Command, Family, Header, Invalid, Tlvs, Transport, Verdict, Version, V1_MAX_LEN};
+use super::{
+    Addresses, Command, Family, Header, Invalid, Tlvs, Transport, Verdict, Version, V1_MAX_LEN,
+};
 
 const PREFIX: &[u8] = b"PROXY ";
 const PROTOCOLS: [&[u8]; 3] = [b"TCP4", b"TCP6", b"UNKNOWN"];
@@ -150,7 +152,10 @@ fn parse_line(line: &[u8]) -> Result<Header, Invalid> {
         command: Command::Proxy,
         family,
         transport: Transport::Stream,
-        addresses: Addresses::Inet { source, destination },
+        addresses: Addresses::Inet {
+            source,
+            destination,
+        },
         tlvs: Tlvs::new(),
     })
 }
@@ -192,7 +197,12 @@ fn parse_ipv4(s: &[u8]) -> Result<Ipv4Addr, Invalid> {
 
 fn parse_ipv6(s: &[u8]) -> Result<Ipv6Addr, Invalid> {
     // 45 = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".
-    if s.is_empty() || s.len() > 45 || !s.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+    if s.is_empty()
+        || s.len() > 45
+        || !s
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    {
         return Err(Invalid::V1BadAddress);
     }
     // A dotted tail must obey the strict IPv4 rule (std's parser is strict

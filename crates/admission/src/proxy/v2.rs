@@ -56,7 +56,9 @@ fn parse_inner(buf: &[u8], opts: &ParseOptions) -> Result<Option<(Header, usize)
     if buf[..n] != V2_SIGNATURE[..n] {
         return Err(Invalid::NotProxy);
     }
-    let Some(&ver_cmd) = buf.get(12) else { return Ok(None) };
+    let Some(&ver_cmd) = buf.get(12) else {
+        return Ok(None);
+    };
     if ver_cmd >> 4 != 2 {
         return Err(Invalid::V2BadVersion);
     }
@@ -65,7 +67,9 @@ fn parse_inner(buf: &[u8], opts: &ParseOptions) -> Result<Option<(Header, usize)
         1 => Command::Proxy,
         _ => return Err(Invalid::V2BadCommand),
     };
-    let Some(&fam) = buf.get(13) else { return Ok(None) };
+    let Some(&fam) = buf.get(13) else {
+        return Ok(None);
+    };
     let family = match fam >> 4 {
         0 => Family::Unspec,
         1 => Family::Inet,
@@ -79,7 +83,9 @@ fn parse_inner(buf: &[u8], opts: &ParseOptions) -> Result<Option<(Header, usize)
         2 => Transport::Dgram,
         _ => return Err(Invalid::V2BadFamily),
     };
-    let Some(&[hi, lo]) = buf.get(14..16) else { return Ok(None) };
+    let Some(&[hi, lo]) = buf.get(14..16) else {
+        return Ok(None);
+    };
     let len = usize::from(u16::from_be_bytes([hi, lo]));
     let total = V2_FIXED_LEN + len;
     if total > opts.max_header_len {
@@ -94,10 +100,15 @@ fn parse_inner(buf: &[u8], opts: &ParseOptions) -> Result<Option<(Header, usize)
             return Err(Invalid::V2AddressTooShort);
         }
     }
-    let Some(header_bytes) = buf.get(..total) else { return Ok(None) };
+    let Some(header_bytes) = buf.get(..total) else {
+        return Ok(None);
+    };
     let block = &header_bytes[V2_FIXED_LEN..];
 
-    let addresses = if command == Command::Local || family == Family::Unspec || transport == Transport::Unspec {
+    let addresses = if command == Command::Local
+        || family == Family::Unspec
+        || transport == Transport::Unspec
+    {
         Addresses::Unspec
     } else {
         parse_addresses(family, block).ok_or(Invalid::V2AddressTooShort)?
@@ -123,8 +134,14 @@ fn parse_addresses(family: Family, block: &[u8]) -> Option<Addresses> {
     Some(match family {
         Family::Inet => {
             let a: &[u8; 12] = block.get(..12)?.try_into().ok()?;
-            let (src, dst) = (Ipv4Addr::new(a[0], a[1], a[2], a[3]), Ipv4Addr::new(a[4], a[5], a[6], a[7]));
-            let (sport, dport) = (u16::from_be_bytes([a[8], a[9]]), u16::from_be_bytes([a[10], a[11]]));
+            let (src, dst) = (
+                Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+                Ipv4Addr::new(a[4], a[5], a[6], a[7]),
+            );
+            let (sport, dport) = (
+                u16::from_be_bytes([a[8], a[9]]),
+                u16::from_be_bytes([a[10], a[11]]),
+            );
             Addresses::Inet {
                 source: SocketAddr::V4(SocketAddrV4::new(src, sport)),
                 destination: SocketAddr::V4(SocketAddrV4::new(dst, dport)),
@@ -134,7 +151,10 @@ fn parse_addresses(family: Family, block: &[u8]) -> Option<Addresses> {
             let src: [u8; 16] = block.get(..16)?.try_into().ok()?;
             let dst: [u8; 16] = block.get(16..32)?.try_into().ok()?;
             let p = block.get(32..36)?;
-            let (sport, dport) = (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]]));
+            let (sport, dport) = (
+                u16::from_be_bytes([p[0], p[1]]),
+                u16::from_be_bytes([p[2], p[3]]),
+            );
             Addresses::Inet {
                 source: SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(src), sport, 0, 0)),
                 destination: SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(dst), dport, 0, 0)),

@@ -54,18 +54,34 @@ impl Listener {
 
     /// As [`Listener::bind_tcp`], but joins the group of servers sharing
     /// `address:port` across threads, or starts one (see [`crate::share`]).
-    pub fn share_tcp(&mut self, address: String, port: u32, ipv6: bool, ipv6_only: bool, reuse_port: bool, thread_id: u32) -> i32 {
+    pub fn share_tcp(
+        &mut self,
+        address: String,
+        port: u32,
+        ipv6: bool,
+        ipv6_only: bool,
+        reuse_port: bool,
+        thread_id: u32,
+    ) -> i32 {
         if self.kind.is_some() {
             return errno::UV_EINVAL;
         }
         let Ok(port) = u16::try_from(port) else {
             return errno::UV_EINVAL;
         };
-        self.set_shared(share::bind_tcp(&address, port, ipv6, ipv6_only, reuse_port, thread_id))
+        self.set_shared(share::bind_tcp(
+            &address, port, ipv6, ipv6_only, reuse_port, thread_id,
+        ))
     }
 
     /// As [`Listener::bind_pipe`], shared across threads.
-    pub fn share_pipe(&mut self, name: Buffer, unlink_on_close: Option<Buffer>, pad_abstract: bool, thread_id: u32) -> i32 {
+    pub fn share_pipe(
+        &mut self,
+        name: Buffer,
+        unlink_on_close: Option<Buffer>,
+        pad_abstract: bool,
+        thread_id: u32,
+    ) -> i32 {
         if self.kind.is_some() {
             return errno::UV_EINVAL;
         }
@@ -76,7 +92,14 @@ impl Listener {
     /// Listening as a member of a group: a queue-only acceptor, woken by a
     /// threadsafe function as with the runtime placement, whose claim
     /// Int32Array also carries the load its JavaScript publishes.
-    pub(super) fn listen_shared(&mut self, env: &Env, seat: Arc<Seat>, backlog: i32, onconnection: ConnectionCallback, claimed: &Unknown<'_>) -> Result<i32> {
+    pub(super) fn listen_shared(
+        &mut self,
+        env: &Env,
+        seat: Arc<Seat>,
+        backlog: i32,
+        onconnection: ConnectionCallback,
+        claimed: &Unknown<'_>,
+    ) -> Result<i32> {
         if self.acceptor.is_some() {
             // Listening already (a handle shared by two servers).
             return Ok(0);
@@ -93,13 +116,8 @@ impl Listener {
         };
         let acceptor = Arc::new(Acceptor::queue_only(backlog));
         acceptor.set_claim_counter(claim.ptr);
-        let wake: Arc<Wake> = Arc::new(onconnection
-            .build_threadsafe_function::<()>()
-            .callee_handled::<false>()
-            .build_callback(|_ctx| Ok(()))?);
-        let task_wake = Arc::clone(&wake);
-        let notify = Box::new(move || task_wake.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok);
-        let code = seat.listen(backlog, Arc::clone(&acceptor), notify, claim.ptr);
+        let (wake, notify) = wake_up(&onconnection)?;
+        let code = seat.listen(backlog, Arc::clone(&acceptor), Box::new(notify), claim.ptr);
         if code != 0 {
             acceptor.shutdown();
             claim.delete(env);
@@ -107,16 +125,19 @@ impl Listener {
             return Ok(code);
         }
         let weak_seat = Arc::downgrade(&seat);
-        self.cleanup = Some(env.add_env_cleanup_hook(Arc::downgrade(&acceptor), move |acceptor| {
-            // The environment (a worker, or the main thread at exit) is going
-            // away: its untaken connections go to the other members first.
-            if let Some(seat) = weak_seat.upgrade() {
-                seat.release();
-            }
-            if let Some(acceptor) = acceptor.upgrade() {
-                acceptor.shutdown();
-            }
-        })?);
+        self.cleanup = Some(env.add_env_cleanup_hook(
+            Arc::downgrade(&acceptor),
+            move |acceptor| {
+                // The environment (a worker, or the main thread at exit) is going
+                // away: its untaken connections go to the other members first.
+                if let Some(seat) = weak_seat.upgrade() {
+                    seat.release();
+                }
+                if let Some(acceptor) = acceptor.upgrade() {
+                    acceptor.shutdown();
+                }
+            },
+        )?);
         self.wake = Some(wake);
         self.acceptor = Some(acceptor);
         self.claim = Some(claim);
@@ -129,16 +150,20 @@ impl Listener {
         let seat = self.share.as_ref()?;
         let (stats, own) = seat.stats();
         Some(ThreadShareStats {
-            members: stats.members.into_iter().map(|m| ThreadShareMember {
-                thread_id: m.thread_id,
-                own: Some(m.id) == own,
-                dispatched: m.dispatched as f64,
-                taken: m.taken as f64,
-                waiting: m.waiting as f64,
-                rerouted: m.rerouted as f64,
-                connections: m.connections,
-                max_connections: m.max_connections,
-            }).collect(),
+            members: stats
+                .members
+                .into_iter()
+                .map(|m| ThreadShareMember {
+                    thread_id: m.thread_id,
+                    own: Some(m.id) == own,
+                    dispatched: m.dispatched as f64,
+                    taken: m.taken as f64,
+                    waiting: m.waiting as f64,
+                    rerouted: m.rerouted as f64,
+                    connections: m.connections,
+                    max_connections: m.max_connections,
+                })
+                .collect(),
             rerouted: stats.rerouted as f64,
             departed: stats.departed as f64,
             held: stats.held as f64,

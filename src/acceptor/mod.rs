@@ -17,6 +17,11 @@
 //!   to JavaScript, the rest goes back to the front of `ready` (delivered
 //!   next time) or, at shutdown, is closed.
 //!
+//! The queues are private to [`state`], so that only its methods move a
+//! descriptor from one owner to the next. What happens to a connection
+//! between `accept4` and the queue (blockList, PROXY header) is decided in
+//! one place for both placements, [`Acceptor::admit`].
+//!
 //! Descriptors never travel inside calls into JavaScript: N-API drops the
 //! payloads of threadsafe-function calls still queued when an environment
 //! shuts down without running any destructor; the wake-up carries nothing,
@@ -29,11 +34,13 @@
 //! just reused. With the event-loop placement only the JavaScript thread
 //! takes it, so it is never contended.
 
-use std::collections::HashMap;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+mod admit;
+mod state;
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::time::Duration;
 
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
@@ -42,9 +49,21 @@ use crate::admission::{Admission, Proxied};
 use crate::errno::uv_code;
 use crate::socket;
 
+pub use admit::Admitted;
+pub use state::{Queue, State};
+
 /// At most this many accepts before JavaScript is told, so a connection
 /// storm is delivered in steady batches rather than one huge one.
 pub const ACCEPT_BATCH: usize = 128;
+
+/// How long to leave connections in the kernel backlog when the process is
+/// out of descriptors and the reserve descriptor is gone too, in either
+/// placement: long enough for descriptors to be freed, short enough that the
+/// backlog does not overflow under a steady load.
+pub const EMFILE_BACKOFF_MS: u64 = 100;
+
+/// [`EMFILE_BACKOFF_MS`] as a duration, for tokio's timer.
+pub const EMFILE_BACKOFF: Duration = Duration::from_millis(EMFILE_BACKOFF_MS);
 
 /// Panics if a test asked for it (`injectAcceptPanic()`, see
 /// [`crate::test_hooks`]). Without the `test-hooks` feature it is empty, so
@@ -114,43 +133,6 @@ pub fn accept_one(fd: RawFd) -> Accepted {
     }
 }
 
-pub struct State {
-    /// The listening socket; `None` once closed.
-    pub listener: Option<Listening>,
-    /// Accepted descriptors JavaScript has not taken yet.
-    pub ready: Vec<OwnedFd>,
-    /// The batch JavaScript is wrapping; `None` where JavaScript closed one
-    /// itself through [`Acceptor::release`].
-    in_flight: Vec<Option<OwnedFd>>,
-    /// An accept error JavaScript has not been told about (a libuv errno).
-    pub error: i32,
-    /// A wake-up is on its way to JavaScript; do not send another.
-    pub notified: bool,
-    /// The queue is full: accepting waits for JavaScript to drain it.
-    pub throttled: bool,
-    /// The runtime placement's task waker, so `close()` and a drain can
-    /// wake it.
-    pub waker: Option<Waker>,
-    /// The last round ended once it had accepted every connection TCP_INFO
-    /// counted, without counting again, so a count of 0 now is trustworthy.
-    pub counted_out: bool,
-    /// How many undelivered descriptors may pile up before accepting pauses;
-    /// beyond it, connections wait in the kernel backlog as they do in Node.
-    pub limit: usize,
-    /// What the PROXY header said, for the descriptors in `ready` that had
-    /// one (keyed by descriptor: Rust owns them, so the numbers are unique).
-    pub proxied: HashMap<RawFd, Box<Proxied>>,
-    /// The same for `in_flight`, in batch order.
-    in_flight_proxied: Vec<Option<Box<Proxied>>>,
-    /// The last accept round closed a connection admission refused: a flood
-    /// of blocked peers must not wake JavaScript before each round.
-    pub refused_last_round: bool,
-    /// Where accepted descriptors go instead of `ready`: the members of a
-    /// listener shared across threads (see [`crate::share`]); None for an
-    /// ordinary listener.
-    pub route: Option<Arc<dyn Route>>,
-}
-
 /// Takes each descriptor a shared listener accepts, in place of its own
 /// queue: [`crate::share`] hands it to one of the servers sharing the socket.
 pub trait Route: Send + Sync {
@@ -158,28 +140,6 @@ pub trait Route: Send + Sync {
     /// (the route's holding queue: its length throttles accepting) and
     /// `error` (an accept error the route passes on).
     fn route(&self, ready: &mut Vec<OwnedFd>, error: &mut i32, conn: OwnedFd);
-}
-
-/// Queues a newly accepted descriptor for JavaScript (`ready`), or hands it
-/// to the route of a shared listener: the one place accept loops deliver
-/// to, so that a shared listener needs no accept loop of its own. Takes the
-/// fields of [`State`] it needs, so the caller may keep borrowing the
-/// listening socket.
-pub fn push_ready(ready: &mut Vec<OwnedFd>, error: &mut i32, route: Option<&Arc<dyn Route>>, conn: OwnedFd) {
-    match route {
-        Some(route) => route.route(ready, error, conn),
-        None => ready.push(conn),
-    }
-}
-
-impl State {
-    /// Queues a connection with what its PROXY header said.
-    pub fn queue_proxied(&mut self, conn: OwnedFd, proxied: Option<Box<Proxied>>) {
-        if let Some(proxied) = proxied {
-            self.proxied.insert(conn.as_raw_fd(), proxied);
-        }
-        self.ready.push(conn);
-    }
 }
 
 /// The state one listening server shares between JavaScript and whatever
@@ -191,7 +151,7 @@ pub struct Acceptor {
     /// until it closes; null before listen() and after shutdown().
     claimed: AtomicPtr<i32>,
     /// The blockList and PROXY protocol settings, when the server has any.
-    pub admission: Option<Arc<Admission>>,
+    admission: Option<Arc<Admission>>,
 }
 
 impl Acceptor {
@@ -201,21 +161,7 @@ impl Acceptor {
 
     fn with_socket(listener: Option<Listening>, backlog: i32) -> Self {
         Acceptor {
-            state: Mutex::new(State {
-                listener,
-                ready: Vec::new(),
-                in_flight: Vec::new(),
-                error: 0,
-                notified: false,
-                throttled: false,
-                counted_out: false,
-                waker: None,
-                limit: usize::try_from(backlog).unwrap_or(0).max(64),
-                proxied: HashMap::new(),
-                in_flight_proxied: Vec::new(),
-                refused_last_round: false,
-                route: None,
-            }),
+            state: Mutex::new(State::new(listener, backlog)),
             claimed: AtomicPtr::new(std::ptr::null_mut()),
             admission: None,
         }
@@ -227,23 +173,28 @@ impl Acceptor {
         self
     }
 
+    /// The blockList and PROXY protocol settings, when the server has any.
+    pub fn admission(&self) -> Option<&Arc<Admission>> {
+        self.admission.as_ref()
+    }
+
     /// Queues a connection whose PROXY header was read (on the runtime)
     /// with what it said. Returns whether JavaScript must be woken for it.
     pub fn deliver(&self, conn: OwnedFd, proxied: Option<Box<Proxied>>) -> bool {
         let mut state = self.lock();
-        if state.listener.is_none() {
+        if state.listening().is_none() {
             // Closed meanwhile: the connection goes with the server.
             return false;
         }
         state.queue_proxied(conn, proxied);
-        !std::mem::replace(&mut state.notified, true)
+        state.mark_notified()
     }
 
     /// Marks a wake-up as due (a refusal to report); returns whether one
     /// must be sent now.
     pub fn wake_due(&self) -> bool {
         let mut state = self.lock();
-        state.listener.is_some() && !std::mem::replace(&mut state.notified, true)
+        state.listening().is_some() && state.mark_notified()
     }
 
     /// What the PROXY header said for each descriptor of the batch `take()`
@@ -253,7 +204,11 @@ impl Acceptor {
     /// with them next time.
     pub fn proxied_of_batch<R>(&self, f: impl Fn(&Proxied) -> R) -> Vec<Option<R>> {
         let state = self.lock();
-        state.in_flight_proxied.iter().map(|p| p.as_deref().map(&f)).collect()
+        state
+            .in_flight_proxied()
+            .iter()
+            .map(|p| p.as_deref().map(&f))
+            .collect()
     }
 
     /// An acceptor with no socket of its own: a member of a shared listener,
@@ -272,9 +227,10 @@ impl Acceptor {
         } else {
             // SAFETY: as in take_claimed(): live until shutdown() nulls it
             // under the state lock, which the caller holds (`state`).
-            usize::try_from(unsafe { AtomicI32::from_ptr(counter) }.load(Ordering::Relaxed)).unwrap_or(0)
+            usize::try_from(unsafe { AtomicI32::from_ptr(counter) }.load(Ordering::Relaxed))
+                .unwrap_or(0)
         };
-        state.ready.len() + state.in_flight.len().saturating_sub(claimed)
+        state.waiting(claimed)
     }
 
     /// Takes back every descriptor JavaScript has not claimed — the queue and
@@ -283,19 +239,21 @@ impl Acceptor {
     /// The caller holds the state lock (`state`).
     pub fn withdraw(&self, state: &mut State) -> Vec<OwnedFd> {
         self.reconcile(state);
-        std::mem::take(&mut state.ready)
+        state.withdraw()
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state inconsistent
         // in a way that matters more than stopping service, so carry on.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` on the listening socket while it is open.
     pub fn with_listener<R>(&self, f: impl FnOnce(&Socket) -> R) -> Option<R> {
         let state = self.lock();
-        state.listener.as_ref().map(|l| f(l.socket()))
+        state.listening().map(|l| f(l.socket()))
     }
 
     /// Where JavaScript counts its claims: the memory of an Int32Array that
@@ -321,22 +279,7 @@ impl Acceptor {
     /// what it did not reach goes back to the front of the queue.
     fn reconcile(&self, state: &mut State) {
         let claimed = usize::try_from(self.take_claimed()).unwrap_or(0);
-        let claimed = claimed.min(state.in_flight.len());
-        for fd in state.in_flight.drain(..claimed).flatten() {
-            // Owned by a Node handle now, which will close it (and may
-            // reuse its number at once: its header info goes too).
-            let _ = fd.into_raw_fd();
-        }
-        let rest_proxied: Vec<Option<Box<Proxied>>> = state.in_flight_proxied.drain(..).skip(claimed).collect();
-        for (fd, proxied) in state.in_flight.iter().zip(rest_proxied) {
-            if let (Some(fd), Some(proxied)) = (fd, proxied) {
-                state.proxied.insert(fd.as_raw_fd(), proxied);
-            }
-        }
-        let rest: Vec<OwnedFd> = state.in_flight.drain(..).flatten().collect();
-        if !rest.is_empty() {
-            state.ready.splice(0..0, rest);
-        }
+        state.reconcile(claimed);
     }
 
     /// Hands JavaScript the next batch: `[error, fd, fd, ...]`, where `error`
@@ -346,41 +289,21 @@ impl Acceptor {
     pub fn take(&self) -> Vec<i32> {
         let mut state = self.lock();
         self.reconcile(&mut state);
-        state.notified = false;
-        let mut batch = Vec::with_capacity(state.ready.len() + 1);
-        batch.push(std::mem::take(&mut state.error));
-        let ready = std::mem::take(&mut state.ready);
-        batch.extend(ready.iter().map(AsRawFd::as_raw_fd));
-        if !state.proxied.is_empty() {
-            let State { proxied, in_flight_proxied, .. } = &mut *state;
-            *in_flight_proxied = ready.iter().map(|fd| proxied.remove(&fd.as_raw_fd())).collect();
-        }
-        state.in_flight = ready.into_iter().map(Some).collect();
-        if state.throttled {
-            state.throttled = false;
-            if let Some(waker) = state.waker.take() {
-                waker.wake();
-            }
-        }
-        batch
+        state.take_batch()
     }
 
     /// Closes the in-flight descriptor at `index` (JavaScript could not wrap
     /// it); JavaScript then claims it like the others.
     pub fn release(&self, index: usize) {
-        let mut state = self.lock();
-        let closed = state.in_flight.get_mut(index).and_then(Option::take);
-        if let Some(proxied) = state.in_flight_proxied.get_mut(index) {
-            *proxied = None;
-        }
-        drop(state);
+        let closed = self.lock().release(index);
+        // Closed outside the lock: it is a syscall.
         drop(closed);
     }
 
     /// Records an internal failure (a panic while accepting) as an accept
     /// error for JavaScript.
     pub fn fail(&self, code: i32) {
-        self.lock().error = code;
+        self.lock().set_error(code);
     }
 
     /// Stops accepting for good: closes the listening socket (the port or
@@ -393,13 +316,8 @@ impl Acceptor {
             self.reconcile(&mut state);
             // The counter's memory may go once this returns.
             self.claimed.store(std::ptr::null_mut(), Ordering::Release);
-            state.proxied.clear();
-            state.in_flight_proxied.clear();
-            (
-                state.listener.take(),
-                std::mem::take(&mut state.ready),
-                state.waker.take(),
-            )
+            state.clear_proxied();
+            (state.take_listener(), state.withdraw(), state.take_waker())
         };
         // Dropped outside the lock: deregistering and closing are syscalls.
         drop(listener);

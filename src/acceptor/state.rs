@@ -1,0 +1,308 @@
+//! What an [`Acceptor`](super::Acceptor)'s mutex guards: the listening
+//! socket and its [`Queue`]. The fields are private so that the claim
+//! protocol (see the parent module) is kept here, in one place: a
+//! descriptor enters `ready` only through [`Queue::enqueue`] or admission
+//! ([`super::Acceptor::admit`]), moves to `in_flight` only with
+//! [`Queue::take_batch`], and leaves Rust only in [`Queue::reconcile`]
+//! (claimed by JavaScript), [`Queue::release`] / shutdown (closed) or
+//! [`Queue::withdraw`] (handed to another member of a shared group).
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::task::Waker;
+
+use super::{Listening, Route};
+use crate::admission::Proxied;
+
+/// The listening socket and the queue of what it accepted. Derefs to the
+/// [`Queue`]: the socket is reached through [`State::listening`] or, for an
+/// accept loop that keeps it borrowed while it queues, [`State::parts`].
+pub struct State {
+    /// The listening socket; `None` once closed (or for a queue-only member
+    /// of a shared group).
+    listener: Option<Listening>,
+    queue: Queue,
+}
+
+/// Everything but the socket, so that an accept loop can borrow the socket
+/// and fill the queue at once.
+pub struct Queue {
+    /// Accepted descriptors JavaScript has not taken yet. Rust owns them.
+    ready: Vec<OwnedFd>,
+    /// The batch JavaScript is wrapping, still owned by Rust until
+    /// reconciled; `None` where JavaScript closed one through `release`.
+    in_flight: Vec<Option<OwnedFd>>,
+    /// An accept error JavaScript has not been told about (a libuv errno).
+    error: i32,
+    /// A wake-up is on its way to JavaScript; do not send another.
+    notified: bool,
+    /// The queue is full: accepting waits for JavaScript to drain it.
+    throttled: bool,
+    /// The runtime placement's task waker, so `close()` and a drain can
+    /// wake it.
+    waker: Option<Waker>,
+    /// The last round ended once it had accepted every connection TCP_INFO
+    /// counted, without counting again, so a count of 0 now is trustworthy.
+    counted_out: bool,
+    /// How many undelivered descriptors may pile up before accepting pauses;
+    /// beyond it, connections wait in the kernel backlog as they do in Node.
+    limit: usize,
+    /// What the PROXY header said, for the descriptors in `ready` that had
+    /// one (keyed by descriptor: Rust owns them, so the numbers are unique).
+    proxied: HashMap<RawFd, Box<Proxied>>,
+    /// The same for `in_flight`, in batch order.
+    in_flight_proxied: Vec<Option<Box<Proxied>>>,
+    /// The last accept round closed a connection admission refused: a flood
+    /// of blocked peers must not wake JavaScript before each round.
+    refused_last_round: bool,
+    /// Where accepted descriptors go instead of `ready`: the members of a
+    /// listener shared across threads (see [`crate::share`]); None for an
+    /// ordinary listener.
+    route: Option<Arc<dyn Route>>,
+}
+
+impl State {
+    pub(super) fn new(listener: Option<Listening>, backlog: i32) -> Self {
+        State {
+            listener,
+            queue: Queue {
+                ready: Vec::new(),
+                in_flight: Vec::new(),
+                error: 0,
+                notified: false,
+                throttled: false,
+                waker: None,
+                counted_out: false,
+                limit: usize::try_from(backlog).unwrap_or(0).max(64),
+                proxied: HashMap::new(),
+                in_flight_proxied: Vec::new(),
+                refused_last_round: false,
+                route: None,
+            },
+        }
+    }
+
+    /// The listening socket while it is open.
+    pub fn listening(&self) -> Option<&Listening> {
+        self.listener.as_ref()
+    }
+
+    /// The socket and the queue, borrowed apart.
+    pub fn parts(&mut self) -> (Option<&Listening>, &mut Queue) {
+        (self.listener.as_ref(), &mut self.queue)
+    }
+
+    /// Takes the socket out for closing (shutdown).
+    pub(super) fn take_listener(&mut self) -> Option<Listening> {
+        self.listener.take()
+    }
+}
+
+impl Deref for State {
+    type Target = Queue;
+    fn deref(&self) -> &Queue {
+        &self.queue
+    }
+}
+
+impl DerefMut for State {
+    fn deref_mut(&mut self) -> &mut Queue {
+        &mut self.queue
+    }
+}
+
+impl Queue {
+    /// Puts a descriptor at the back of this queue (a shared group's member
+    /// queue, filled by the group's dispatch).
+    pub fn enqueue(&mut self, conn: OwnedFd) {
+        self.ready.push(conn);
+    }
+
+    /// Queues a newly accepted descriptor for JavaScript, or hands it to
+    /// the route of a shared listener: the one place accept loops deliver
+    /// to, so that a shared listener needs no accept loop of its own.
+    pub(super) fn push_accepted(&mut self, conn: OwnedFd) {
+        match &self.route {
+            Some(route) => route.route(&mut self.ready, &mut self.error, conn),
+            None => self.ready.push(conn),
+        }
+    }
+
+    /// Queues a connection with what its PROXY header said.
+    pub(super) fn queue_proxied(&mut self, conn: OwnedFd, proxied: Option<Box<Proxied>>) {
+        if let Some(proxied) = proxied {
+            self.proxied.insert(conn.as_raw_fd(), proxied);
+        }
+        self.ready.push(conn);
+    }
+
+    /// Whether the queue is at its limit (accepting must pause).
+    pub fn is_full(&self) -> bool {
+        self.ready.len() >= self.limit
+    }
+
+    /// Accepting paused on a full queue; `take` (or a shared group's
+    /// refill) lets it resume.
+    pub fn throttle(&mut self) {
+        self.throttled = true;
+    }
+
+    pub fn is_throttled(&self) -> bool {
+        self.throttled
+    }
+
+    /// Lets accepting resume (waking the runtime task) once the queue has
+    /// room again after a throttle.
+    pub fn resume_if_room(&mut self) {
+        if self.throttled && !self.is_full() {
+            self.throttled = false;
+            if let Some(waker) = self.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Records an accept error for JavaScript (a libuv errno).
+    pub fn set_error(&mut self, code: i32) {
+        self.error = code;
+    }
+
+    /// Whether JavaScript has something to take: descriptors, an error, or
+    /// (`reports`) refusals to be told of.
+    pub fn has_work(&self, reports: bool) -> bool {
+        !self.ready.is_empty() || self.error != 0 || reports
+    }
+
+    /// Marks a wake-up as on its way; true when the caller must send it
+    /// (none was on its way already).
+    pub fn mark_notified(&mut self) -> bool {
+        !std::mem::replace(&mut self.notified, true)
+    }
+
+    /// Reads and clears "the last round accepted all it counted".
+    pub fn take_counted_out(&mut self) -> bool {
+        std::mem::take(&mut self.counted_out)
+    }
+
+    pub fn set_counted_out(&mut self) {
+        self.counted_out = true;
+    }
+
+    pub fn counted_out(&self) -> bool {
+        self.counted_out
+    }
+
+    pub fn refused_last_round(&self) -> bool {
+        self.refused_last_round
+    }
+
+    pub fn set_refused_last_round(&mut self, refused: bool) {
+        self.refused_last_round = refused;
+    }
+
+    /// Keeps the runtime task's waker for `close()` and drains.
+    pub fn register_waker(&mut self, waker: &Waker) {
+        match &self.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.waker = Some(waker.clone()),
+        }
+    }
+
+    pub(super) fn take_waker(&mut self) -> Option<Waker> {
+        self.waker.take()
+    }
+
+    /// Sends what this queue accepts to `route` (a shared group's members).
+    pub fn set_route(&mut self, route: Arc<dyn Route>) {
+        self.route = Some(route);
+    }
+
+    /// For a shared group's dispatch: its holding queue and accept error,
+    /// as [`Route::route`] gets them.
+    pub fn with_held<R>(&mut self, f: impl FnOnce(&mut Vec<OwnedFd>, &mut i32) -> R) -> R {
+        f(&mut self.ready, &mut self.error)
+    }
+
+    /// How many descriptors JavaScript has been handed or will be and has
+    /// not claimed, given how many of the batch it claimed.
+    pub(super) fn waiting(&self, claimed: usize) -> usize {
+        self.ready.len() + self.in_flight.len().saturating_sub(claimed)
+    }
+
+    /// Settles the previous batch: the first `claimed` descriptors are
+    /// JavaScript's now; what it did not reach goes back to the front of
+    /// the queue, with what their headers said.
+    pub(super) fn reconcile(&mut self, claimed: usize) {
+        let claimed = claimed.min(self.in_flight.len());
+        for fd in self.in_flight.drain(..claimed).flatten() {
+            // Owned by a Node handle now, which will close it (and may
+            // reuse its number at once: its header info goes too).
+            let _ = fd.into_raw_fd();
+        }
+        let rest_proxied: Vec<Option<Box<Proxied>>> =
+            self.in_flight_proxied.drain(..).skip(claimed).collect();
+        for (fd, proxied) in self.in_flight.iter().zip(rest_proxied) {
+            if let (Some(fd), Some(proxied)) = (fd, proxied) {
+                self.proxied.insert(fd.as_raw_fd(), proxied);
+            }
+        }
+        let rest: Vec<OwnedFd> = self.in_flight.drain(..).flatten().collect();
+        if !rest.is_empty() {
+            self.ready.splice(0..0, rest);
+        }
+    }
+
+    /// Moves the queue to `in_flight` and returns `[error, fd, ...]`; the
+    /// previous batch must be reconciled first. Lets accepting resume if it
+    /// had paused on a full queue.
+    pub(super) fn take_batch(&mut self) -> Vec<i32> {
+        self.notified = false;
+        let mut batch = Vec::with_capacity(self.ready.len() + 1);
+        batch.push(std::mem::take(&mut self.error));
+        let ready = std::mem::take(&mut self.ready);
+        batch.extend(ready.iter().map(AsRawFd::as_raw_fd));
+        if !self.proxied.is_empty() {
+            let proxied = &mut self.proxied;
+            self.in_flight_proxied = ready
+                .iter()
+                .map(|fd| proxied.remove(&fd.as_raw_fd()))
+                .collect();
+        }
+        self.in_flight = ready.into_iter().map(Some).collect();
+        if self.throttled {
+            self.throttled = false;
+            if let Some(waker) = self.waker.take() {
+                waker.wake();
+            }
+        }
+        batch
+    }
+
+    /// What the PROXY header said for each descriptor of the batch, in
+    /// batch order.
+    pub(super) fn in_flight_proxied(&self) -> &[Option<Box<Proxied>>] {
+        &self.in_flight_proxied
+    }
+
+    /// Takes the in-flight descriptor at `index` out for closing.
+    pub(super) fn release(&mut self, index: usize) -> Option<OwnedFd> {
+        if let Some(proxied) = self.in_flight_proxied.get_mut(index) {
+            *proxied = None;
+        }
+        self.in_flight.get_mut(index).and_then(Option::take)
+    }
+
+    /// Takes back every queued descriptor (the batch must be reconciled
+    /// first), without closing them.
+    pub(super) fn withdraw(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Forgets what the headers said, for shutdown.
+    pub(super) fn clear_proxied(&mut self) {
+        self.proxied.clear();
+        self.in_flight_proxied.clear();
+    }
+}
