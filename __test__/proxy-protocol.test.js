@@ -209,6 +209,18 @@ test('only the listed peers are trusted: a BlockList or addresses, matched on th
   assert.match(fromOther.data, /^PROXY TCP4/);
 });
 
+test('a BlockList as trusted counts with the rules it had when the option was given', async () => {
+  const list = new net.BlockList();
+  list.addAddress('127.0.0.2');
+  const { server, port } = await startServer({ trusted: list });
+  list.addAddress('127.0.0.3');
+  const fromLater = await exchange(port, [v1(CLIENT, PUBLIC), 'x'], { localAddress: '127.0.0.3' });
+  const fromFirst = await exchange(port, [v1(CLIENT, PUBLIC), 'x'], { localAddress: '127.0.0.2' });
+  await close(server);
+  assert.strictEqual(fromLater.remote[0], '127.0.0.3');
+  assert.strictEqual(fromFirst.remote[0], '203.0.113.7');
+});
+
 test('missingHeader: pass serves a trusted peer without a header as itself', async () => {
   const { server, port } = await startServer({ trusted: ['127.0.0.1'], missingHeader: 'pass' });
   const reply = await exchange(port, ['hello']);
@@ -252,6 +264,15 @@ test('bad proxyProtocol options throw as Node throws for bad option values', () 
       return true;
     });
   }
+  // A rule that does not parse is named, with what is wrong with it.
+  assert.throws(() => rustNet.createServer({ proxyProtocol: { trusted: ['10.0.0.1', '10.0.0.0/33'] } }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /^The property 'options\.proxyProtocol\.trusted' must list addresses or CIDR ranges \(10\.0\.0\.0\/33: invalid prefix length: "33"\)\. Received '10\.0\.0\.1, 10\.0\.0\.0\/33'$/,
+  });
+  assert.throws(() => rustNet.createServer({ proxyProtocol: { trusted: ['10.0.0.0/8'], maxHeaderLength: 65552 } }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /^The property 'options\.proxyProtocol\.maxHeaderLength' must be an integer from 232 to 65551\. Received 65552$/,
+  });
 });
 
 test('one connection after another, each reusing the last one\'s descriptor, sees its own header', async () => {

@@ -91,17 +91,22 @@ function oneOf(name, value, allowed) {
   return value;
 }
 
-// The rules of a `trusted` list: address and CIDR strings, or a BlockList
-// (its rules, in Node's format). Rust parses and checks each one.
+// The rules of a `trusted` list — address and CIDR strings, or a BlockList
+// (its rules, in Node's format, as they are now) — parsed by Rust once,
+// here, into the numbers each listen() hands back to it.
 function trustedRules(trusted, name) {
-  if (trusted instanceof net.BlockList) return trusted.rules;
-  const list = typeof trusted === 'string' ? [trusted] : trusted;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string')) {
-    throw invalidArgType(name, 'a net.BlockList, a string or a non-empty array of strings', trusted);
+  let list;
+  if (trusted instanceof net.BlockList) {
+    list = trusted.rules;
+  } else {
+    list = typeof trusted === 'string' ? [trusted] : trusted;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string')) {
+      throw invalidArgType(name, 'a net.BlockList, a string or a non-empty array of strings', trusted);
+    }
   }
-  const problem = require('./native').checkRules(list);
-  if (problem) throw invalidArgValue(name, list.join(', '), `must list addresses or CIDR ranges (${problem})`);
-  return [...list];
+  const { words, error } = require('./native').parseRules(list);
+  if (error != null) throw invalidArgValue(name, list.join(', '), `must list addresses or CIDR ranges (${error})`);
+  return words;
 }
 
 // `proxyProtocol` of createServer() or listen(), normalised for Rust; null

@@ -257,11 +257,13 @@ pub fn listener_configure_admission(
     })
 }
 
-/// Why `rules` (address, CIDR or Node BlockList strings) do not parse, or
-/// null when they all do.
+/// Parses `rules` (address, CIDR or Node BlockList strings) once, when the
+/// option that lists them is given: the parsed set as plain numbers, which
+/// `listenerConfigureAdmission` takes back with nothing left to parse, or
+/// why a rule does not parse.
 #[napi(catch_unwind)]
-pub fn check_rules(rules: Vec<String>) -> Option<String> {
-    admission::info::rules(&rules).err()
+pub fn parse_rules(rules: Vec<String>) -> admission::info::ParsedRules {
+    admission::info::ParsedRules::of(&rules)
 }
 
 /// Replaces listener `id`'s blockList rules (Node's `rules` format).

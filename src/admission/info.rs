@@ -17,8 +17,9 @@ use super::{Admission, Proxied, ProxyConfig, Rejection};
 /// `proxyProtocol`, normalised by lib/options.js.
 #[napi(object)]
 pub struct ProxyOptions {
-    /// Rules in Node's BlockList `rules` format or as address/CIDR strings.
-    pub trusted: Vec<String>,
+    /// The trusted sources as `parseRules()` returned them
+    /// ([`RuleSet::to_words`]): parsed when the option was given.
+    pub trusted: Vec<u32>,
     pub untrusted: UntrustedPeer,
     /// A trusted peer that sends no header.
     pub missing_header: MissingHeader,
@@ -104,6 +105,29 @@ pub fn rules(items: &[String]) -> Result<RuleSet, String> {
     Ok(set)
 }
 
+/// What `parseRules()` returns: the rules as [`RuleSet::to_words`] writes
+/// them, or why one does not parse.
+#[napi(object)]
+pub struct ParsedRules {
+    pub words: Option<Vec<u32>>,
+    pub error: Option<String>,
+}
+
+impl ParsedRules {
+    pub fn of(items: &[String]) -> Self {
+        match rules(items) {
+            Ok(set) => ParsedRules {
+                words: Some(set.to_words()),
+                error: None,
+            },
+            Err(error) => ParsedRules {
+                words: None,
+                error: Some(error),
+            },
+        }
+    }
+}
+
 /// `maxHeaderLength`, checked against the bounds lib/options.js checks
 /// (both are [`PROXY_MAX_HEADER_LENGTH_MIN`] and [`PROXY_MAX_HEADER_LENGTH_MAX`],
 /// which the addon exports to it), so that no other value reaches the parser.
@@ -124,7 +148,8 @@ impl AdmissionOptions {
             .as_ref()
             .map(|p| -> Result<ProxyConfig, String> {
                 Ok(ProxyConfig {
-                    trusted: rules(&p.trusted)?,
+                    trusted: RuleSet::from_words(&p.trusted)
+                        .map_err(|e| format!("trusted: {e}"))?,
                     policy: Policy {
                         untrusted: Untrusted::from(&p.untrusted),
                         trusted_without_header: TrustedWithoutHeader::from(&p.missing_header),

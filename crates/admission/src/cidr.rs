@@ -55,6 +55,8 @@ pub enum RuleError {
     RangeReversed,
     /// Not in Node's `rules` format (`Address: IPv4 1.2.3.4`, ...).
     BadNodeRule(String),
+    /// Words that [`RuleSet::to_words`] did not write.
+    BadWords,
 }
 
 impl fmt::Display for RuleError {
@@ -64,6 +66,7 @@ impl fmt::Display for RuleError {
             RuleError::BadPrefix(s) => write!(f, "invalid prefix length: {s:?}"),
             RuleError::RangeReversed => f.write_str("range start must come before end"),
             RuleError::BadNodeRule(s) => write!(f, "not a BlockList rule: {s:?}"),
+            RuleError::BadWords => f.write_str("not an encoded rule set"),
         }
     }
 }
@@ -311,6 +314,95 @@ pub fn parse_node_rule(s: &str) -> Result<Rule, RuleError> {
             }
         }
         _ => Err(bad()),
+    }
+}
+
+/// How many `u32` words [`RuleSet::to_words`] writes per rule: a tag (the
+/// kind, each address's family, the prefix length) and two 128-bit
+/// addresses (the second is zero but for a range).
+pub const RULE_WORDS: usize = 9;
+
+const KIND_ADDRESS: u32 = 0;
+const KIND_RANGE: u32 = 1;
+const KIND_SUBNET: u32 = 2;
+/// Tag bits: the first and the second address are IPv6.
+const FIRST_V6: u32 = 1 << 8;
+const SECOND_V6: u32 = 1 << 9;
+
+fn push_ip(words: &mut Vec<u32>, ip: IpAddr) {
+    let n = match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    };
+    // Truncation intended: the four 32-bit quarters of the address, high first.
+    words.extend([96, 64, 32, 0].map(|shift| (n >> shift) as u32));
+}
+
+fn read_ip(quarters: &[u32], v6: bool) -> Result<IpAddr, RuleError> {
+    let n = quarters
+        .iter()
+        .fold(0u128, |n, &q| (n << 32) | u128::from(q));
+    if v6 {
+        Ok(IpAddr::V6(Ipv6Addr::from(n)))
+    } else {
+        u32::try_from(n)
+            .map(|v4| IpAddr::V4(Ipv4Addr::from(v4)))
+            .map_err(|_| RuleError::BadWords)
+    }
+}
+
+impl RuleSet {
+    /// The rules as plain numbers, [`RULE_WORDS`] per rule, so that a set
+    /// parsed from text once (when an option is given) can be handed on and
+    /// rebuilt with no text to parse again ([`RuleSet::from_words`]).
+    pub fn to_words(&self) -> Vec<u32> {
+        let mut words = Vec::with_capacity(self.rules.len() * RULE_WORDS);
+        for rule in &self.rules {
+            let (kind, first, second, prefix) = match *rule {
+                Rule::Address(a) => (KIND_ADDRESS, a, None, 0),
+                Rule::Range(s, e) => (KIND_RANGE, s, Some(e), 0),
+                Rule::Subnet(n, p) => (KIND_SUBNET, n, None, p),
+            };
+            let v6 = |ip: IpAddr, bit| if ip.is_ipv6() { bit } else { 0 };
+            let tag = kind
+                | v6(first, FIRST_V6)
+                | second.map_or(0, |e| v6(e, SECOND_V6))
+                | (u32::from(prefix) << 16);
+            words.push(tag);
+            push_ip(&mut words, first);
+            push_ip(
+                &mut words,
+                second.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            );
+        }
+        words
+    }
+
+    /// The set [`RuleSet::to_words`] wrote, checked as [`RuleSet::add`]
+    /// checks a rule; anything else is [`RuleError::BadWords`] or that
+    /// rule's own error.
+    pub fn from_words(words: &[u32]) -> Result<Self, RuleError> {
+        if !words.len().is_multiple_of(RULE_WORDS) {
+            return Err(RuleError::BadWords);
+        }
+        let mut set = RuleSet::new();
+        for chunk in words.chunks_exact(RULE_WORDS) {
+            let tag = chunk[0];
+            if tag & !(0xff_u32 << 16 | FIRST_V6 | SECOND_V6 | 0xff) != 0 {
+                return Err(RuleError::BadWords);
+            }
+            let first = read_ip(&chunk[1..5], tag & FIRST_V6 != 0)?;
+            let second = read_ip(&chunk[5..9], tag & SECOND_V6 != 0)?;
+            let prefix = u8::try_from(tag >> 16).map_err(|_| RuleError::BadWords)?;
+            let rule = match tag & 0xff {
+                KIND_ADDRESS => Rule::Address(first),
+                KIND_RANGE => Rule::Range(first, second),
+                KIND_SUBNET => Rule::Subnet(first, prefix),
+                _ => return Err(RuleError::BadWords),
+            };
+            set.add(rule)?;
+        }
+        Ok(set)
     }
 }
 

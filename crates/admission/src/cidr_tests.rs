@@ -168,3 +168,56 @@ fn builders_validate() {
     assert!(s.contains(ip("8.8.8.8")) && s.contains(ip("2001:db8::1")));
     assert!(!RuleSet::new().contains(ip("1.1.1.1")));
 }
+
+#[test]
+fn a_set_survives_its_words_rule_for_rule() {
+    let rules = [
+        "Address: IPv4 1.2.3.4",
+        "Address: IPv6 ::ffff:1.2.3.4",
+        "Range: IPv4 10.0.0.1-10.0.0.9",
+        "Range: IPv6 ::1-::ffff:ffff:ffff:ffff",
+        "Subnet: IPv4 192.168.0.0/16",
+        "Subnet: IPv6 fd00::/8",
+        "Subnet: IPv6 ::/0",
+    ];
+    let set = RuleSet::from_node_rules(rules).unwrap();
+    let words = set.to_words();
+    assert_eq!(words.len(), rules.len() * RULE_WORDS);
+    let back = RuleSet::from_words(&words).unwrap();
+    assert_eq!(back, set);
+    let printed: Vec<String> = back.rules().iter().map(Rule::to_node_string).collect();
+    assert_eq!(printed, rules);
+}
+
+#[test]
+fn words_it_did_not_write_are_refused() {
+    let words = RuleSet::from_strs(["10.0.0.0/8"]).unwrap().to_words();
+    assert_eq!(
+        RuleSet::from_words(&words[..RULE_WORDS - 1]),
+        Err(RuleError::BadWords)
+    );
+    let mut unknown_kind = words.clone();
+    unknown_kind[0] = (unknown_kind[0] & !0xff) | 7;
+    assert_eq!(RuleSet::from_words(&unknown_kind), Err(RuleError::BadWords));
+    let mut stray_bits = words.clone();
+    stray_bits[0] |= 1 << 12;
+    assert_eq!(RuleSet::from_words(&stray_bits), Err(RuleError::BadWords));
+    let mut wide_v4 = words.clone();
+    wide_v4[1] = 1;
+    assert_eq!(RuleSet::from_words(&wide_v4), Err(RuleError::BadWords));
+    let mut long_prefix = words.clone();
+    long_prefix[0] = (long_prefix[0] & 0xffff) | (33 << 16);
+    assert_eq!(
+        RuleSet::from_words(&long_prefix),
+        Err(RuleError::BadPrefix("33".into()))
+    );
+    let mut reversed = RuleSet::from_strs(["10.0.0.1-10.0.0.9"])
+        .unwrap()
+        .to_words();
+    reversed.swap(4, 8);
+    assert_eq!(
+        RuleSet::from_words(&reversed),
+        Err(RuleError::RangeReversed)
+    );
+    assert_eq!(RuleSet::from_words(&[]), Ok(RuleSet::new()));
+}
