@@ -46,7 +46,7 @@ pub fn panic_for_tests() {
     panic!("rust-net: panic_for_tests (test hook)");
 }
 
-/// A socket's options as the OS reports them (see [`socket::inspect`]).
+/// A socket's options as the OS reports them (see [`inspect`]).
 #[napi(object)]
 pub struct SocketOptions {
     pub reuse_address: bool,
@@ -63,28 +63,7 @@ pub struct SocketOptions {
 /// thrown as `Error` with a libuv errno in the message.
 #[napi(catch_unwind)]
 pub fn inspect_socket(fd: i32) -> Result<SocketOptions> {
-    let o =
-        inspect(fd).map_err(|code| Error::from_reason(format!("inspectSocket: errno {code}")))?;
-    Ok(SocketOptions {
-        reuse_address: o.reuse_address,
-        accepting: o.accepting,
-        no_delay: o.no_delay,
-        keep_alive: o.keep_alive,
-        ipv6_only: o.ipv6_only,
-        close_on_exec: o.close_on_exec,
-        non_blocking: o.non_blocking,
-    })
-}
-
-/// Options of a socket as the OS reports them, for tests and diagnostics.
-struct Options {
-    pub reuse_address: bool,
-    pub accepting: bool,
-    pub no_delay: Option<bool>,
-    pub keep_alive: bool,
-    pub ipv6_only: Option<bool>,
-    pub close_on_exec: bool,
-    pub non_blocking: bool,
+    inspect(fd).map_err(|code| Error::from_reason(format!("inspectSocket: errno {code}")))
 }
 
 /// `SO_ACCEPTCONN`: whether the socket is listening.
@@ -117,7 +96,7 @@ fn is_listener(sock: &socket2::SockRef<'_>) -> io::Result<bool> {
 }
 
 /// Reads the options of any open socket descriptor.
-fn inspect(fd: RawFd) -> std::result::Result<Options, i32> {
+fn inspect(fd: RawFd) -> std::result::Result<SocketOptions, i32> {
     if guess_kind(fd).is_none() {
         return Err(UV_EINVAL);
     }
@@ -134,7 +113,7 @@ fn inspect(fd: RawFd) -> std::result::Result<Options, i32> {
     if fd_flags < 0 || fl_flags < 0 {
         return Err(last_uv_code());
     }
-    Ok(Options {
+    Ok(SocketOptions {
         reuse_address: sock.reuse_address().map_err(|e| uv_code(&e))?,
         accepting: is_listener(&sock).map_err(|e| uv_code(&e))?,
         no_delay: if is_ip { sock.tcp_nodelay().ok() } else { None },
