@@ -271,12 +271,8 @@ impl Queue {
                 .collect();
         }
         self.in_flight = ready.into_iter().map(Some).collect();
-        if self.throttled {
-            self.throttled = false;
-            if let Some(waker) = self.waker.take() {
-                waker.wake();
-            }
-        }
+        // The queue is empty now, so a throttled accept loop has room.
+        self.resume_if_room();
         batch
     }
 
