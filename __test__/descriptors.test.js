@@ -22,10 +22,13 @@ async function connectMany(port, count) {
 // The first server starts the shared runtime (its epoll and wake-up
 // descriptors) and opens the EMFILE reserve: process-wide, once. Start them
 // before any count is taken, so the counts see only per-server descriptors.
+// Both placements' servers, since a test below forces the runtime one.
 test.before(async () => {
-  const server = rustNet.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  await closeServer(server);
+  for (const acceptPlacement of ['event-loop', 'runtime']) {
+    const server = rustNet.createServer({ acceptPlacement }).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    await closeServer(server);
+  }
 });
 
 test('servers with connections leak no descriptor once everything is closed', async () => {
@@ -55,6 +58,51 @@ test('closing with connections still queued closes every undelivered descriptor'
     clients.forEach((c) => c.destroy());
     if (server.listening) await once(server, 'close');
   }
+  assert.strictEqual(await settleFds(baseline), baseline);
+});
+
+test('a backlog larger than one batch arrives in full batches, each connection once, nothing leaked', async () => {
+  const baseline = openFds();
+  const total = 400;
+  const ports = new Set();
+  let connections = 0;
+  // The runtime placement keeps accepting while JavaScript is busy, so the
+  // queue grows past what one take() hands over (128 descriptors).
+  const server = rustNet.createServer({ acceptPlacement: 'runtime' }, (s) => {
+    connections++;
+    ports.add(s.remotePort);
+    s.destroy();
+  });
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 1024 });
+  await once(server, 'listening');
+  const kListener = Object.getOwnPropertySymbols(server._handle)
+    .find((sym) => sym.description === 'rust-net.listener');
+  const listener = server._handle[kListener];
+  const counts = [];
+  const take = listener.take;
+  listener.take = function () {
+    const count = take.call(this);
+    counts.push(count);
+    return count;
+  };
+  const clients = [];
+  for (let i = 0; i < total; i++) {
+    const c = net.connect(server.address().port, '127.0.0.1');
+    c.on('error', () => {});
+    clients.push(c);
+  }
+  // After the connects (each issued from a tick of its own), keep the
+  // event loop busy while Rust accepts them all.
+  process.nextTick(() => {
+    const until = Date.now() + 500;
+    while (Date.now() < until);
+  });
+  while (connections < total) await once(server, 'connection');
+  assert.strictEqual(ports.size, total);
+  assert.strictEqual(Math.max(...counts), 128, `batches: ${counts.join(' ')}`);
+  server.close();
+  clients.forEach((c) => c.destroy());
+  await once(server, 'close');
   assert.strictEqual(await settleFds(baseline), baseline);
 });
 

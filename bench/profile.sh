@@ -102,7 +102,7 @@ callgrind)
       --callgrind-out-file="$OUT/callgrind.$impl.%p" node bench/server.js "$impl" serve $PORT
     lg churn --port $PORT --concurrency 8 --max 300 --duration 120 >/dev/null
     callgrind_control -i on $SP >/dev/null 2>&1
-    lg churn --port $PORT --concurrency 8 --max "${N:-1000}" --duration 120 > "$OUT/callgrind.$impl.load.json"
+    lg churn --port $PORT --concurrency "${CONC_CG:-8}" --max "${N:-1000}" --duration 120 > "$OUT/callgrind.$impl.load.json"
     callgrind_control -d $SP >/dev/null 2>&1
     stop_server
     done_n=$(grep -o '"completed":[0-9]*' "$OUT/callgrind.$impl.load.json" | cut -d: -f2)

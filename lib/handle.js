@@ -45,47 +45,54 @@ function isRustHandle(handle) {
 // closes it) — never both, never neither.
 function onconnectionBatch(handle) {
   const listener = handle[kListener];
-  const batch = listener.take();
+  const batch = listener.batch;
   const claimed = handle[kClaimed];
   const admission = handle[kAdmission];
-  admission?.startBatch();
-  if (batch[0] !== 0) {
-    // An accept error: Node emits it as 'error' (which throws without a
-    // listener); the connections of this batch still come after it.
-    try {
-      handle.onconnection(batch[0]);
-    } catch (ex) {
-      if (batch.length > 1) process.nextTick(onconnectionBatch, handle);
-      throw ex;
-    }
-  }
   const isPipe = handle instanceof Pipe;
-  for (let i = 1; i < batch.length; i++) {
-    // Closed while this batch was being delivered (a 'connection' listener
-    // called server.close()): Rust closes the rest, like a backlog.
-    if (handle[kClosed]) return;
-    const clientHandle = isPipe ?
-      new Pipe(PipeConstants.SOCKET) : new TCP(TCPConstants.SOCKET);
-    if (clientHandle.open(batch[i]) !== 0) {
-      clientHandle.close();
-      listener.release(i - 1);
+  let count;
+  do {
+    count = listener.take();
+    admission?.startBatch();
+    const error = batch[0];
+    if (error !== 0) {
+      // An accept error: Node emits it as 'error' (which throws without a
+      // listener); the connections of this batch still come after it.
+      batch[0] = 0;
+      try {
+        handle.onconnection(error);
+      } catch (ex) {
+        if (count > 0) process.nextTick(onconnectionBatch, handle);
+        throw ex;
+      }
+    }
+    for (let i = 1; i <= count; i++) {
+      // Closed while this batch was being delivered (a 'connection' listener
+      // called server.close()): Rust closes the rest, like a backlog.
+      if (handle[kClosed]) return;
+      const clientHandle = isPipe ?
+        new Pipe(PipeConstants.SOCKET) : new TCP(TCPConstants.SOCKET);
+      if (clientHandle.open(batch[i]) !== 0) {
+        clientHandle.close();
+        listener.release(i - 1);
+        claimed[0] = i;
+        continue;
+      }
       claimed[0] = i;
-      continue;
+      if (admission !== undefined && !admission.admit(clientHandle, i - 1)) {
+        clientHandle.close();
+        continue;
+      }
+      try {
+        handle.onconnection(0, clientHandle);
+      } catch (ex) {
+        // A listener threw: Node would report it and go on accepting, so the
+        // rest of the batch is delivered once the exception has been handled.
+        if (i < count || count === batch.length - 1) process.nextTick(onconnectionBatch, handle);
+        throw ex;
+      }
     }
-    claimed[0] = i;
-    if (admission !== undefined && !admission.admit(clientHandle, i - 1)) {
-      clientHandle.close();
-      continue;
-    }
-    try {
-      handle.onconnection(0, clientHandle);
-    } catch (ex) {
-      // A listener threw: Node would report it and go on accepting, so the
-      // rest of the batch is delivered once the exception has been handled.
-      if (i + 1 < batch.length) process.nextTick(onconnectionBatch, handle);
-      throw ex;
-    }
-  }
+    // A full array: more may be queued behind it.
+  } while (count === batch.length - 1 && !handle[kClosed]);
 }
 
 // Applies `options` (lib/options.js admissionOptions) to a Rust handle

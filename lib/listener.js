@@ -16,12 +16,21 @@ const LOAD_CONNECTIONS = 1;
 const LOAD_MAX = 2;
 const LOAD_SLOTS = 3;
 
+// The batch array take() writes into: the accept error, then up to
+// BATCH_SLOTS - 1 descriptors (more wait for the next take()). 128 is what
+// one accept round takes at most (ACCEPT_BATCH in src/acceptor).
+const BATCH_SLOTS = 1 + 128;
+
 class Listener {
   constructor() {
     this.id = native.listenerCreate();
     // The Int32Array JavaScript claims accepted descriptors in (see
     // onconnectionBatch in handle.js); Rust reads it, JavaScript owns it.
     this.claimed = new Int32Array(1);
+    // Where take() writes each batch: one array for the server's life, so a
+    // batch allocates nothing. JavaScript reads it; Rust writes it only
+    // inside take().
+    this.batch = new Int32Array(BATCH_SLOTS);
   }
 
   bindTcp(address, port, ipv6, ipv6Only, reusePort) {
@@ -61,9 +70,11 @@ class Listener {
   get placement() { return native.listenerPlacement(this.id); }
 
   listen(backlog, onconnection, placement) {
-    return native.listenerListen(this.id, backlog, onconnection, this.claimed, placement);
+    return native.listenerListen(this.id, backlog, onconnection, this.claimed, this.batch, placement);
   }
 
+  // Writes the next batch into this.batch ([error, fd, ...]) and returns how
+  // many descriptors it holds; a full array means more may wait.
   take() { return native.listenerTake(this.id); }
 
   release(index) { native.listenerRelease(this.id, index); }

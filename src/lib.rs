@@ -190,7 +190,8 @@ pub fn listener_fd(id: u32) -> i32 {
 }
 
 /// Starts listening and accepting (see [`Listener::listen`]); `claimed` is
-/// the one-element Int32Array JavaScript claims descriptors in.
+/// the Int32Array JavaScript claims descriptors in, `batch` the one each
+/// `take()` writes into.
 #[napi(catch_unwind)]
 pub fn listener_listen(
     env: Env,
@@ -198,10 +199,11 @@ pub fn listener_listen(
     backlog: i32,
     onconnection: ConnectionCallback,
     claimed: Unknown,
+    batch: Unknown,
     placement: Option<placement::AcceptPlacement>,
 ) -> Result<i32> {
     with_listener(id, Ok(errno::UV_EINVAL), |l| {
-        l.listen(&env, backlog, onconnection, &claimed, placement)
+        l.listen(&env, backlog, onconnection, &claimed, &batch, placement)
     })
 }
 
@@ -211,12 +213,13 @@ pub fn listener_placement(id: u32) -> Option<&'static str> {
     with_listener(id, None, |l| l.placement())
 }
 
-/// The next batch of connections: `[error, fd, ...]` (see
-/// [`acceptor::Acceptor::take`]). Each descriptor must be claimed once a
-/// Node handle owns it, or released with `listenerRelease()`.
+/// Writes the next batch of connections into the batch array given to
+/// listen: `[error, fd, ...]` (see [`acceptor::Acceptor::take`]); returns how
+/// many descriptors it holds. Each descriptor must be claimed once a Node
+/// handle owns it, or released with `listenerRelease()`.
 #[napi(catch_unwind)]
-pub fn listener_take(id: u32) -> listener::Batch {
-    with_listener(id, listener::Batch(vec![0]), |l| l.take())
+pub fn listener_take(id: u32) -> u32 {
+    with_listener(id, 0, |l| l.take())
 }
 
 /// Closes in-flight descriptor `index` (0-based within the last batch's

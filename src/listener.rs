@@ -26,8 +26,8 @@ use crate::{errno, reserve, runtime};
 mod join_group;
 mod js;
 pub use join_group::ThreadShareStats;
-use js::{set_referenced, wake_up, ClaimCounter, Wake};
-pub use js::{Batch, ConnectionCallback};
+pub use js::ConnectionCallback;
+use js::{set_referenced, wake_up, SharedInts, Wake};
 
 /// One listening socket: bound (or adopted), then listening and accepting.
 #[derive(Default)]
@@ -42,7 +42,9 @@ pub struct Listener {
     /// Where this server accepts, once listening.
     placement: Option<Placement>,
     /// The Int32Array JavaScript claims descriptors in.
-    claim: Option<ClaimCounter>,
+    claim: Option<SharedInts>,
+    /// The Int32Array `take()` writes each batch into.
+    batch: Option<SharedInts>,
     /// blockList and PROXY protocol settings, set before listen().
     admission: Option<Arc<Admission>>,
     /// The socket file a pipe server created, removed on close as libuv does.
@@ -134,16 +136,31 @@ impl Listener {
     }
 
     /// Starts listening and accepting. Connections (and accept errors) are
-    /// reported through `onconnection`, in batches. `placement` is where
-    /// to accept (absent: `"auto"`, see [`placement::automatic`]).
+    /// reported through `onconnection`, in batches that `take()` writes
+    /// into `batch` (an Int32Array of at least two elements). `placement` is
+    /// where to accept (absent: `"auto"`, see [`placement::automatic`]).
     pub fn listen(
         &mut self,
         env: &Env,
         backlog: i32,
         onconnection: ConnectionCallback,
         claimed: &Unknown<'_>,
+        batch: &Unknown<'_>,
         placement: Option<AcceptPlacement>,
     ) -> Result<i32> {
+        if self.batch.is_none() {
+            // SAFETY: called from JavaScript on `env`'s thread with a live
+            // typed array; the reference keeps its memory until close(),
+            // which every listener ends with.
+            match unsafe { SharedInts::new(env, batch) } {
+                Ok(slots) if slots.len >= 2 => self.batch = Some(slots),
+                Ok(slots) => {
+                    slots.delete(env);
+                    return Ok(errno::UV_EINVAL);
+                }
+                Err(code) => return Ok(code),
+            }
+        }
         if let Some(seat) = self.share.clone() {
             return self.listen_shared(env, seat, backlog, onconnection, claimed);
         }
@@ -177,7 +194,7 @@ impl Listener {
         };
         // SAFETY: called from JavaScript on `env`'s thread with a live typed
         // array; the reference keeps its memory alive until close().
-        let claim = match unsafe { ClaimCounter::new(env, claimed) } {
+        let claim = match unsafe { SharedInts::new(env, claimed) } {
             Ok(claim) => claim,
             Err(code) => return Ok(code),
         };
@@ -266,21 +283,33 @@ impl Listener {
         self.placement.map(Placement::name)
     }
 
-    /// The next batch of connections: `[error, fd, ...]` (see
-    /// [`Acceptor::take`]). Each descriptor must be claimed in `claimCounter()`
-    /// once a Node handle owns it, or released with `release()`.
-    pub fn take(&self) -> Batch {
-        let Some(acceptor) = &self.acceptor else {
-            return Batch(vec![0]);
+    /// Writes the next batch of connections into the batch array:
+    /// `[error, fd, ...]` (see [`Acceptor::take`]), and returns how many
+    /// descriptors it holds; as many as fit, so a count that fills the
+    /// array means more may wait. Each descriptor must be claimed in the
+    /// claim counter once a Node handle owns it, or released with
+    /// `release()`.
+    pub fn take(&mut self) -> u32 {
+        let Some(slots) = self.batch.as_mut() else {
+            return 0;
         };
-        let batch = acceptor.take();
+        // SAFETY: called from JavaScript (lib.rs), on its thread, while
+        // JavaScript waits for this call.
+        let slots = unsafe { slots.elements() };
+        let Some(acceptor) = &self.acceptor else {
+            if let Some(error) = slots.first_mut() {
+                *error = 0;
+            }
+            return 0;
+        };
+        let taken = acceptor.take(slots);
         if let Some(poll) = &self.loop_poll {
             poll.resume();
         }
         if let Some(seat) = &self.share {
             seat.refill();
         }
-        Batch(batch)
+        u32::try_from(taken).unwrap_or(u32::MAX)
     }
 
     /// Closes in-flight descriptor `index` (0-based within the last batch's
@@ -327,6 +356,9 @@ impl Listener {
         if let Some(claim) = self.claim.take() {
             // shutdown() settled the last batch and let go of its memory.
             claim.delete(env);
+        }
+        if let Some(slots) = self.batch.take() {
+            slots.delete(env);
         }
         if let Some(wake) = self.wake.take() {
             // The accept task may hold its clone a moment longer; it must not

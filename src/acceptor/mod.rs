@@ -282,14 +282,16 @@ impl Acceptor {
         state.reconcile(claimed);
     }
 
-    /// Hands JavaScript the next batch: `[error, fd, fd, ...]`, where `error`
-    /// is an accept error (a libuv errno) or 0. JavaScript must claim each
-    /// descriptor as it wraps it. Lets accepting resume if it had paused on
-    /// a full queue.
-    pub fn take(&self) -> Vec<i32> {
+    /// Hands JavaScript the next batch by writing `[error, fd, fd, ...]`
+    /// into `slots` (JavaScript's own Int32Array), where `error` is an
+    /// accept error (a libuv errno) or 0; returns how many descriptors it
+    /// wrote, at most `slots.len() - 1` (the rest stay queued for the next
+    /// take). JavaScript must claim each descriptor as it wraps it. Lets
+    /// accepting resume if it had paused on a full queue.
+    pub fn take(&self, slots: &mut [i32]) -> usize {
         let mut state = self.lock();
         self.reconcile(&mut state);
-        state.take_batch()
+        state.take_batch(slots)
     }
 
     /// Closes the in-flight descriptor at `index` (JavaScript could not wrap

@@ -254,26 +254,32 @@ impl Queue {
         }
     }
 
-    /// Moves the queue to `in_flight` and returns `[error, fd, ...]`; the
-    /// previous batch must be reconciled first. Lets accepting resume if it
-    /// had paused on a full queue.
-    pub(super) fn take_batch(&mut self) -> Vec<i32> {
+    /// Moves the front of the queue to `in_flight`, writing `[error, fd,
+    /// ...]` into `slots`, as many descriptors as fit; returns how many.
+    /// The previous batch must be reconciled first. Reuses both vectors'
+    /// memory, so a batch allocates nothing. Lets accepting resume if it had
+    /// paused on a full queue.
+    pub(super) fn take_batch(&mut self, slots: &mut [i32]) -> usize {
+        debug_assert!(self.in_flight.is_empty(), "take_batch before reconcile");
+        let Some((error, fds)) = slots.split_first_mut() else {
+            return 0;
+        };
         self.notified = false;
-        let mut batch = Vec::with_capacity(self.ready.len() + 1);
-        batch.push(std::mem::take(&mut self.error));
-        let ready = std::mem::take(&mut self.ready);
-        batch.extend(ready.iter().map(AsRawFd::as_raw_fd));
+        *error = std::mem::take(&mut self.error);
+        let count = self.ready.len().min(fds.len());
+        for (slot, fd) in fds.iter_mut().zip(&self.ready[..count]) {
+            *slot = fd.as_raw_fd();
+        }
         if !self.proxied.is_empty() {
             let proxied = &mut self.proxied;
-            self.in_flight_proxied = ready
+            self.in_flight_proxied = self.ready[..count]
                 .iter()
                 .map(|fd| proxied.remove(&fd.as_raw_fd()))
                 .collect();
         }
-        self.in_flight = ready.into_iter().map(Some).collect();
-        // The queue is empty now, so a throttled accept loop has room.
+        self.in_flight.extend(self.ready.drain(..count).map(Some));
         self.resume_if_room();
-        batch
+        count
     }
 
     /// What the PROXY header said for each descriptor of the batch, in

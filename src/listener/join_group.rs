@@ -106,7 +106,7 @@ impl Listener {
         }
         // SAFETY: called from JavaScript on `env`'s thread with a live typed
         // array; the reference keeps its memory alive until close().
-        let claim = match unsafe { ClaimCounter::new(env, claimed) } {
+        let claim = match unsafe { SharedInts::new(env, claimed) } {
             Ok(claim) if claim.len >= LOAD_SLOTS => claim,
             Ok(claim) => {
                 claim.delete(env);

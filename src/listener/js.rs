@@ -1,6 +1,6 @@
 //! The JavaScript values a [`Listener`](super::Listener) holds between
 //! calls: the threadsafe function that wakes JavaScript (runtime placement
-//! and shared groups), the claim counter, and the batch it hands out.
+//! and shared groups), and the Int32Arrays it shares with JavaScript (claim counter, batch).
 
 use std::ptr;
 use std::sync::Arc;
@@ -60,73 +60,21 @@ pub(super) fn wake_up(
     Ok((wake, notify))
 }
 
-/// A batch for JavaScript as an Int32Array over a copy in V8's own memory:
-/// two N-API calls per batch, where an Array costs a `napi_set_element`
-/// (≈ 1,200 instructions) per descriptor, and no finaliser for the garbage
-/// collector (as an external buffer would need); bench/RESULTS.md, C1.
-pub struct Batch(pub Vec<i32>);
-
-impl TypeName for Batch {
-    fn type_name() -> &'static str {
-        "Int32Array"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ToNapiValue for Batch {
-    unsafe fn to_napi_value(
-        env: napi::sys::napi_env,
-        batch: Self,
-    ) -> Result<napi::sys::napi_value> {
-        let bytes = batch.0.len() * std::mem::size_of::<i32>();
-        let mut buffer = ptr::null_mut();
-        let mut data = ptr::null_mut();
-        // SAFETY: called by napi-rs on `env`'s thread with a live env.
-        let status =
-            unsafe { napi::sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer) };
-        if status != napi::sys::Status::napi_ok || data.is_null() {
-            return Err(Error::from_reason("rust-net: could not allocate a batch"));
-        }
-        // SAFETY: V8 just allocated `bytes` writable bytes at `data`, which
-        // cannot overlap the Vec.
-        unsafe {
-            ptr::copy_nonoverlapping(batch.0.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes)
-        };
-        let mut array = ptr::null_mut();
-        // SAFETY: as above; `buffer` is the live ArrayBuffer just created.
-        let status = unsafe {
-            napi::sys::napi_create_typedarray(
-                env,
-                napi::sys::TypedarrayType::int32_array,
-                batch.0.len(),
-                buffer,
-                0,
-                &mut array,
-            )
-        };
-        if status != napi::sys::Status::napi_ok {
-            return Err(Error::from_reason("rust-net: could not allocate a batch"));
-        }
-        Ok(array)
-    }
-}
-
-/// The claim counter: a one-element Int32Array of JavaScript's, in which it
-/// stores how many descriptors of the last batch it has taken ownership of.
-/// A strong reference keeps its memory in place until close(); it is
-/// JavaScript's own memory, so nothing is left for the garbage collector to
-/// finalise.
-pub(super) struct ClaimCounter {
+/// An Int32Array of JavaScript's that Rust reads and writes in place: the
+/// claim counter (how many descriptors of the last batch JavaScript has
+/// taken ownership of; a shared listener's carries its load too) and the
+/// batch slots `take()` fills. A strong reference keeps its memory in place
+/// until close(); it is JavaScript's own memory, so nothing is left for the
+/// garbage collector to finalise, and a batch costs no allocation on either
+/// side (bench/RESULTS.md, C2).
+pub(super) struct SharedInts {
     reference: napi::sys::napi_ref,
     pub(super) ptr: *mut i32,
     /// Its length in elements (a shared listener's carries its load too).
     pub(super) len: usize,
 }
 
-impl ClaimCounter {
+impl SharedInts {
     /// # Safety
     /// On `env`'s thread, with `array` a live value of that environment.
     pub(super) unsafe fn new(env: &Env, array: &Unknown<'_>) -> std::result::Result<Self, i32> {
@@ -164,11 +112,24 @@ impl ClaimCounter {
         if status != napi::sys::Status::napi_ok {
             return Err(errno::UV_EINVAL);
         }
-        Ok(ClaimCounter {
+        Ok(SharedInts {
             reference,
             ptr: data.cast::<i32>(),
             len: length,
         })
+    }
+
+    /// The array's elements, for `take()` to write a batch into.
+    ///
+    /// # Safety
+    /// On the environment's thread, while no JavaScript runs (the array
+    /// is JavaScript's memory: only a call from JavaScript may write it).
+    pub(super) unsafe fn elements(&mut self) -> &mut [i32] {
+        // SAFETY: `ptr` points at `len` elements kept alive by `reference`
+        // (an Int32Array's backing store never moves once its buffer has
+        // been taken); the caller's contract keeps JavaScript off it, and
+        // `&mut self` keeps Rust to one borrow.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 
     pub(super) fn delete(self, env: &Env) {
