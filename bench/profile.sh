@@ -6,6 +6,7 @@
 #   bash bench/profile.sh perf      [impls]   perf record of the server while it serves; report paths
 #   bash bench/profile.sh cpu       [impls]   user and system CPU of the server per connection (/proc/PID/stat)
 #   bash bench/profile.sh gc        [impls]   V8 scavenges and heap growth per connection (node --trace-gc)
+#   bash bench/profile.sh stat      [impls]   perf stat software events per connection, ROUNDS alternating rounds
 #
 # impls: a comma-separated list of net, rust, exp, bun, deno (default net,rust).
 # exp is rust-net from $RUST_NET_EXP_DIR (a scratch copy with an experiment);
@@ -166,6 +167,31 @@ gc)
       'BEGIN { printf "== %s: %d connections: %d collections (%.2f per 1,000 connections), %.0f bytes allocated per connection\n", i, n, c, c * 1000 / n, f * 1048576 / n }'
   done
   ;;
+stat)
+  # task-clock and context switches of every server thread over a 3 s load,
+  # the implementations alternating for ROUNDS rounds: the spread of one
+  # implementation between rounds is the noise any single ratio carries.
+  need perf linux-perf
+  for round in $(seq "${ROUNDS:-4}"); do
+    for impl in "${impls[@]}"; do
+      server_cmd "$impl" serve
+      start_server "${SRV[@]}"
+      lg churn --port $PORT --concurrency "$CONC" --duration 1 >/dev/null
+      perf stat --per-thread -e task-clock,context-switches -p "$SP" -o "$OUT/stat.$impl.$round.txt" & PP=$!
+      sleep 0.3
+      lg churn --port $PORT --concurrency "$CONC" --duration 3 > "$OUT/stat.$impl.load.json"
+      kill -INT $PP; wait $PP || true
+      stop_server
+      done_n=$(grep -o '"completed":[0-9]*' "$OUT/stat.$impl.load.json" | cut -d: -f2)
+      awk -v i="$impl" -v r="$round" -v n="$done_n" '
+        { gsub(",", "", $2) }
+        /task-clock/ { v = $2 + 0; all += v; if (v > main) main = v }
+        /context-switches/ { cs += $2 }
+        END { printf "== %s round %d: %d connections, %.1f µs CPU and %.2f context switches per connection; busiest thread %.0f ms, the others %.0f ms\n", i, r, n, all * 1000 / n, cs / n, main, all - main }' \
+        "$OUT/stat.$impl.$round.txt"
+    done
+  done
+  ;;
 *)
-  echo "usage: bash bench/profile.sh strace|callgrind|perf|cpu|gc [net,rust,exp,bun,deno]"; exit 2 ;;
+  echo "usage: bash bench/profile.sh strace|callgrind|perf|cpu|gc|stat [net,rust,exp,bun,deno]"; exit 2 ;;
 esac
