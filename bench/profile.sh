@@ -35,6 +35,7 @@ if [ "${PIN:-0}" = 1 ]; then
   SRV_PIN=(taskset -c "${SERVER_CPU:-0}") LG_PIN=(taskset -c "${LOAD_CPU:-1}")
 fi
 lg() { "${LG_PIN[@]}" "$L" "$@"; }   # the load generator, pinned when PIN=1
+completed() { grep -o '"completed":[0-9]*' "$1" | cut -d: -f2; }   # connections a load generator run served
 
 need() { command -v "$1" >/dev/null || { echo "profile: $1 is not installed: apt-get install ${2:-$1}"; exit 1; }; }
 
@@ -82,7 +83,7 @@ strace)
     lg churn --port $PORT --concurrency "$CONC" --max "$N" --duration 60 > "$OUT/strace.$impl.load.json"
     sleep 0.5; kill $ST; wait $ST 2>/dev/null || true
     stop_server
-    done_n=$(grep -o '"completed":[0-9]*' "$OUT/strace.$impl.load.json" | cut -d: -f2)
+    done_n=$(completed "$OUT/strace.$impl.load.json")
     echo "== $impl: syscalls per accepted connection ($done_n connections, concurrency $CONC), by thread"
     for f in "$OUT/strace.$impl".[0-9]*; do
       tid=${f##*.}
@@ -106,7 +107,7 @@ callgrind)
     lg churn --port $PORT --concurrency "${CONC_CG:-8}" --max "${N:-1000}" --duration 120 > "$OUT/callgrind.$impl.load.json"
     callgrind_control -d $SP >/dev/null 2>&1
     stop_server
-    done_n=$(grep -o '"completed":[0-9]*' "$OUT/callgrind.$impl.load.json" | cut -d: -f2)
+    done_n=$(completed "$OUT/callgrind.$impl.load.json")
     echo "== $impl: user-space instructions per accepted connection ($done_n connections), by thread"
     for f in "$OUT/callgrind.$impl".*-[0-9]*; do
       ir=$(grep -m1 '^summary:' "$f" | awk '{print $2}')
@@ -141,7 +142,7 @@ cpu)
     lg churn --port $PORT --concurrency "$CONC" --max "$N" --duration 60 > "$OUT/cpu.$impl.load.json"
     read -r u1 s1 < <(awk '{ print $14, $15 }' /proc/$SP/stat)
     stop_server
-    done_n=$(grep -o '"completed":[0-9]*' "$OUT/cpu.$impl.load.json" | cut -d: -f2)
+    done_n=$(completed "$OUT/cpu.$impl.load.json")
     rate=$(grep -o '"rate":[0-9.]*' "$OUT/cpu.$impl.load.json" | cut -d: -f2)
     awk -v i="$impl" -v n="$done_n" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v r="$rate" \
       'BEGIN { printf "== %s: %d connections at concurrency %s, %.0f conn/s: user %.1f µs, system %.1f µs per connection\n", i, n, '"$CONC"', r, u * 1e4 / n, s * 1e4 / n }'
@@ -162,7 +163,7 @@ gc)
     freed=$(grep -E 'Scavenge|Mark-Compact' "$OUT/gc.$impl.log" |
       sed -E 's/.* ([0-9.]+) \(([0-9.]+)\) -> ([0-9.]+) \(([0-9.]+)\) MB.*/\1 \3/' |
       tail -n +"$((before))" | awk 'NR > 1 { t += $1 - prev } { prev = $2 } END { print t + 0 }')
-    done_n=$(grep -o '"completed":[0-9]*' "$OUT/gc.$impl.load.json" | cut -d: -f2)
+    done_n=$(completed "$OUT/gc.$impl.load.json")
     awk -v i="$impl" -v n="$done_n" -v c=$((after - before)) -v f="$freed" \
       'BEGIN { printf "== %s: %d connections: %d collections (%.2f per 1,000 connections), %.0f bytes allocated per connection\n", i, n, c, c * 1000 / n, f * 1048576 / n }'
   done
@@ -182,7 +183,7 @@ stat)
       lg churn --port $PORT --concurrency "$CONC" --duration 3 > "$OUT/stat.$impl.load.json"
       kill -INT $PP; wait $PP || true
       stop_server
-      done_n=$(grep -o '"completed":[0-9]*' "$OUT/stat.$impl.load.json" | cut -d: -f2)
+      done_n=$(completed "$OUT/stat.$impl.load.json")
       awk -v i="$impl" -v r="$round" -v n="$done_n" '
         { gsub(",", "", $2) }
         /task-clock/ { v = $2 + 0; all += v; if (v > main) main = v }
