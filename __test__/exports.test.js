@@ -183,6 +183,6 @@ test('the C library is detected as the diagnostic report says, without building 
     const glibc = Boolean(process.report.getReport().header.glibcVersionRuntime);
     console.log(JSON.stringify({ triple, glibc, report: loaded.filter((m) => /report/.test(m)) }));`]);
   assert.strictEqual(result.triple, `linux-${process.arch}-${result.glibc ? 'gnu' : 'musl'}`);
-  // getReport() costs ~8 ms and ~1 MiB of resident memory for good (bench/RESULTS.md, P5).
+  // getReport() costs ~8 ms and ~1 MiB of resident memory for good (bench/JOURNAL.md, P5).
   assert.deepStrictEqual(result.report, []);
 });

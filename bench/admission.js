@@ -41,8 +41,8 @@
 //           Default: the running Node and every major found in the cache.
 // --exp DIR also measure rust-net from another checkout (a scratch copy with an
 //           experiment, built) as extra variants, in the same rounds.
-// --quick   2 rounds, shorter windows; RESULTS.md untouched unless --write.
-//           A full run rewrites the admission:begin/end block of bench/RESULTS.md
+// --quick   2 rounds, shorter windows; JOURNAL.md untouched unless --write.
+//           A full run rewrites the admission:begin/end block of bench/JOURNAL.md
 //           unless --no-write. Raw rounds: bench/out/admission.json.
 //
 // Every run is bounded: each loadgen window has a duration, every process a
@@ -59,7 +59,7 @@ const BENCH = __dirname;
 const LOADGEN_DIR = path.join(BENCH, 'loadgen');
 const LOADGEN = path.join(LOADGEN_DIR, 'target', 'release', 'loadgen');
 const OUT_DIR = path.join(BENCH, 'out');
-const RESULTS_MD = path.join(BENCH, 'RESULTS.md');
+const RESULTS_MD = path.join(BENCH, 'JOURNAL.md');
 const RUST_NET = path.resolve(process.env.RUST_NET_DIR || ROOT);
 const PORT_BASE = 17600;
 

@@ -144,7 +144,7 @@ function renderSvg(panelsArg, title, opts = {}) {
     lx += 14 + String(labels[v] || v).length * 6.5 + 16;
   }
   out.push(`<text x="${left}" y="${legendY + 16}" fill="#555555">${esc(
-    '↑ higher is better (target ≥ 1); ↓ lower is better (target ≤ 1; event-loop CPU ≤ 0.67, dashed line).')}</text>`);
+    '↑ higher is better (target ≥ 1); ↓ lower is better (target ≤ 1, or the dashed line where it is lower).')}</text>`);
   out.push(`<text x="${left}" y="${legendY + 31}" fill="#555555">${esc(
     'Bar green: target met; red: not met; grey: no target. Solid line: parity (1.0).')}</text>`);
   out.push('</svg>');

@@ -15,6 +15,8 @@
 # BENCH_DENO override).
 # PLACEMENT=runtime|event-loop|auto: rust-net's accept placement, passed to the
 # server as RUST_NET_ACCEPT_PLACEMENT (unset by default: the automatic choice).
+# NODE=<major|path>: run the servers on that Node (a major is fetched as
+# test:matrix fetches it, scripts/node-binaries.js); default: node on PATH.
 # PIN=1: the no-spare-core regime of bench/run.js — the server under
 # `taskset -c ${SERVER_CPU:-0}`, the load generator under `taskset -c ${LOAD_CPU:-1}`.
 # Every load is bounded (--max connections, --duration seconds) and every
@@ -34,6 +36,13 @@ SRV_PIN=() LG_PIN=()
 if [ "${PIN:-0}" = 1 ]; then
   SRV_PIN=(taskset -c "${SERVER_CPU:-0}") LG_PIN=(taskset -c "${LOAD_CPU:-1}")
 fi
+NODE_BIN=node
+case "${NODE:-}" in
+  '') ;;
+  *[!0-9]*) NODE_BIN=$NODE ;;
+  *) NODE_BIN=$(node -e "console.log(require('./scripts/node-binaries').nodeFor($NODE))" | tail -n 1) ;;
+esac
+echo "profile: servers on $("$NODE_BIN" --version) ($NODE_BIN)"
 lg() { "${LG_PIN[@]}" "$L" "$@"; }   # the load generator, pinned when PIN=1
 completed() { grep -o '"completed":[0-9]*' "$1" | cut -d: -f2; }   # connections a load generator run served
 
@@ -61,7 +70,7 @@ server_cmd() {
     bin=${!var:-$(node -e "const r = require('./scripts/node-binaries').peerFor('$1'); if (r.why) { console.error(r.why); process.exit(1) } console.log(r.bin)")}
     if [ "$1" = bun ]; then SRV=("$bin" bench/server.js net "$2" $PORT)
     else SRV=("$bin" run -A --no-lock --unstable-detect-cjs bench/server.js net "$2" $PORT); fi ;;
-  *) SRV=(node bench/server.js "$1" "$2" $PORT) ;;
+  *) SRV=("$NODE_BIN" bench/server.js "$1" "$2" $PORT) ;;
   esac
 }
 
@@ -101,7 +110,7 @@ callgrind)
   for impl in "${impls[@]}"; do
     rm -f "$OUT/callgrind.$impl".*
     SECS=600 start_server valgrind -q --tool=callgrind --separate-threads=yes --instr-atstart=no \
-      --callgrind-out-file="$OUT/callgrind.$impl.%p" node bench/server.js "$impl" serve $PORT
+      --callgrind-out-file="$OUT/callgrind.$impl.%p" "$NODE_BIN" bench/server.js "$impl" serve $PORT
     lg churn --port $PORT --concurrency 8 --max 300 --duration 120 >/dev/null
     callgrind_control -i on $SP >/dev/null 2>&1
     lg churn --port $PORT --concurrency "${CONC_CG:-8}" --max "${N:-1000}" --duration 120 > "$OUT/callgrind.$impl.load.json"
@@ -120,7 +129,7 @@ callgrind)
 perf)
   need perf linux-perf
   for impl in "${impls[@]}"; do
-    start_server node --perf-basic-prof --logfile="$OUT/v8.log" --no-logfile-per-isolate bench/server.js "$impl" serve $PORT
+    start_server "$NODE_BIN" --perf-basic-prof --logfile="$OUT/v8.log" --no-logfile-per-isolate bench/server.js "$impl" serve $PORT
     lg churn --port $PORT --concurrency 32 --duration 1 >/dev/null
     perf record -q -e cpu-clock -F 4000 -g -p "$SP" -o "$OUT/perf.$impl.data" -- sleep 2.6 2>/dev/null & PP=$!
     sleep 0.3
@@ -151,7 +160,7 @@ cpu)
 gc)
   N=${CONNS:-30000}
   for impl in "${impls[@]}"; do
-    SECS=120 start_server node --trace-gc bench/server.js "$impl" serve $PORT > "$OUT/gc.$impl.log"
+    SECS=120 start_server "$NODE_BIN" --trace-gc bench/server.js "$impl" serve $PORT > "$OUT/gc.$impl.log"
     lg churn --port $PORT --concurrency 32 --duration 1 >/dev/null
     before=$(grep -cE 'Scavenge|Mark-Compact' "$OUT/gc.$impl.log" || true)
     lg churn --port $PORT --concurrency "$CONC" --max "$N" --duration 60 > "$OUT/gc.$impl.load.json"

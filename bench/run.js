@@ -1,7 +1,7 @@
 'use strict';
 
-// rust-net's benchmark suite: `npm run bench` (see the top of
-// bench/RESULTS.md). Runs the same server program (bench/server.js) on
+// rust-net's benchmark suite: `npm run bench` (docs/benchmarks.md; the
+// figures in bench/RESULTS.md, written by bench/report.js). Runs the same server program (bench/server.js) on
 // node:net and on rust-net — rust-net with its automatic accept placement and
 // with each placement forced — in the same alternating rounds, with the load
 // coming from a separate process (bench/loadgen, or wrk for HTTP). Every row
@@ -24,7 +24,7 @@
 // variant / node:net per variant, one table per regime and one table of
 // ratios across regimes.
 //
-//   node bench/run.js [--quick] [--rounds N] [--only row,row]
+//   node bench/run.js [--node 22,24,26] [--quick] [--rounds N] [--only row,row]
 //                     [--regime unpinned,pinned] [--variants node,auto,runtime,event-loop,bun,deno,threads]
 //                     [--peers]
 //                     [--cpus S,L] [--exp DIR[,DIR2]] [--max-minutes M]
@@ -51,6 +51,12 @@
 //           25 minutes.
 // --peers   short for --variants node,auto,bun,deno,threads (a quicker run of
 //           the comparison with the other runtimes)
+// --node    the Node the servers run on: majors (fetched from the npm registry
+//           like test:matrix's binaries, scripts/node-binaries.js) or paths.
+//           Several: one whole run per Node, one after the other, each
+//           writing bench/results/node<major>.json; RESULTS.md (bench/report.js)
+//           shows every Node's figures side by side. Default: 22,24,26 for a
+//           complete run, this Node otherwise.
 // --cpus    the server's and the load generator's CPU in the pinned regime
 //           (default: the first two CPUs this process may use).
 // --quick   fewer rounds, shorter runs; does not touch RESULTS.md unless --write
@@ -64,6 +70,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { renderSvg } = require('./plot');
+const report = require('./report');
 
 const ROOT = path.join(__dirname, '..');
 // RUST_NET_DIR: measure another rust-net checkout instead of this one (a clean
@@ -93,6 +100,8 @@ const optVal = (name, dflt) => {
 };
 const list = (v) => v.split(',').map((x) => x.trim()).filter(Boolean);
 const QUICK = opt('quick');
+// The Nodes the servers run on (see --node above).
+const NODE_SPECS = list(optVal('node', '') || '');
 const CFG = QUICK ? {
   rounds: Number(optVal('rounds', 3)),
   churnSeconds: 0.5,
@@ -184,6 +193,28 @@ const LABEL = (v) => VARIANTS[v].label;
 const rowVars = (row) => VARS.filter((v) => !VARIANTS[v].rows || VARIANTS[v].rows.includes(row));
 
 const MAX_MINUTES = Number(optVal('max-minutes', QUICK ? 30 : 75));
+
+// A complete run: every row, regime and variant (the only kind that writes
+// bench/results/ and RESULTS.md).
+const COMPLETE = !ONLY && !optVal('regime', null) && !optVal('regimes', null) && !optVal('variants', null) &&
+  !optVal('impls', null) && !opt('peers') && !EXP;
+// The Nodes of a complete run with no --node: the maintained lines.
+const DEFAULT_NODES = ['22', '24', '26'];
+const NODE_RUNS = NODE_SPECS.length ? NODE_SPECS : COMPLETE && !QUICK ? DEFAULT_NODES : [];
+// The Node binary the servers run on in this (single-Node) run.
+const SERVER_NODE = NODE_RUNS.length === 1 ? resolveNode(NODE_RUNS[0]) : process.execPath;
+
+// A major ("24") is fetched into the cache test:matrix uses; anything else
+// is a path to a node binary.
+function resolveNode(spec) {
+  if (/^\d+$/.test(spec)) {
+    if (Number(spec) === Number(process.versions.node.split('.')[0])) return process.execPath;
+    return require('../scripts/node-binaries').nodeFor(Number(spec));
+  }
+  const bin = path.resolve(spec);
+  if (spawnSync(bin, ['--version']).status !== 0) die(`--node ${spec}: not a node binary that runs`);
+  return bin;
+}
 
 // ---------------------------------------------------------------- helpers
 
@@ -297,7 +328,7 @@ function onCpu(cpu, cmd, args) {
 // rebuild of it during a run (someone runs `npm run build`) cannot crash it.
 function ensureAddon() {
   for (const dir of [RUST_NET, ...EXP_DIRS]) {
-    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(dir)})`], { encoding: 'utf8' });
+    const r = spawnSync(SERVER_NODE, ['-e', `require(${JSON.stringify(dir)})`], { encoding: 'utf8' });
     if (r.status !== 0) {
       console.error(`bench: rust-net's addon does not load from ${dir}:\n${(r.stderr || '').trim().split('\n').slice(0, 4).join('\n')}`);
       console.error('bench: run `npm install` (or `npm run build`) first.');
@@ -374,8 +405,9 @@ function machineInfo(regimes) {
     memGiB: (os.totalmem() / 2 ** 30).toFixed(1),
     kernel: `${os.type()} ${os.release()}`,
     virt,
-    node: process.version,
-    uv: process.versions.uv,
+    node: sh(SERVER_NODE, ['--version']) || 'unknown',
+    uv: sh(SERVER_NODE, ['-p', 'process.versions.uv']) || 'unknown',
+    nodeBin: SERVER_NODE,
     commit: commit + (dirty ? ' (with uncommitted changes in src/ or lib/)' : '') +
       (RUST_NET !== ROOT ? ` at ${RUST_NET}` : ''),
     loadStart: os.loadavg().map((x) => x.toFixed(2)).join(' '),
@@ -422,7 +454,7 @@ async function startServer(variant, mode, port, regime) {
   // --expose-gc), Deno with its Node compatibility for a CommonJS file.
   const runner = runtime === 'bun' ? [VARIANTS[variant].bin] :
     runtime === 'deno' ? [VARIANTS[variant].bin, 'run', '-A', '--no-lock', '--unstable-detect-cjs', '--v8-flags=--expose-gc'] :
-    [process.execPath, ...nodeArgs];
+    [SERVER_NODE, ...nodeArgs];
   const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
   const [cmd, args] = onCpu(regime.serverCpu, 'sh', ['-c', script, 'sh', ...runner,
                                                       path.join(BENCH, 'server.js'), impl, mode, String(port)]);
@@ -833,25 +865,28 @@ const TABLE = [
   ['churn.c1', 1, 'accept-and-serve, concurrency 1', 'conn/s', 'higher', 1.0],
   ['churn.c32', 1, 'accept-and-serve, concurrency 32', 'conn/s', 'higher', 1.0],
   ['churn.c256', 1, 'accept-and-serve, concurrency 256', 'conn/s', 'higher', 1.0],
-  ['latency.c1.p50', 2, "connect → 'connection' p50 (sequential)", 'µs', 'lower', 1.0],
-  ['latency.c1.p99', 2, "connect → 'connection' p99 (sequential)", 'µs', 'lower', 1.0],
-  ['latency.c32.p50', 2, "connect → 'connection' p50 (32 concurrent)", 'µs', 'lower', 1.0],
-  ['latency.c32.p99', 2, "connect → 'connection' p99 (32 concurrent)", 'µs', 'lower', 1.0],
-  ['echo.c1', 3, 'echo, 1 persistent connection', 'MB/s', 'higher', 1.0],
-  ['echo.c64', 3, 'echo, 64 persistent connections', 'MB/s', 'higher', 1.0],
-  ['http.keepalive', 4, 'http.Server (-r register), wrk keep-alive, 32 conns', 'req/s', 'higher', 1.0],
-  ['http.close.c1', 4, 'http.Server (-r register), wrk Connection: close, 1 conn', 'req/s', 'higher', 1.0],
-  ['http.close.c32', 4, 'http.Server (-r register), wrk Connection: close, 32 conns', 'req/s', 'higher', 1.0],
-  ['http.close.c1.cpu', 4, 'http.Server CPU per connection, Connection: close, 1 conn', 'µs', 'lower', 1.0],
-  ['http.close.c32.cpu', 4, 'http.Server CPU per connection, Connection: close, 32 conns', 'µs', 'lower', 1.0],
-  ['memory.rss', 5, 'RSS with 10,000 idle connections', 'MiB', 'lower', 1.0],
-  ['memory.anon', 5, 'RssAnon with 10,000 idle connections', 'MiB', 'lower', 1.0],
-  ['cpu.main.c1', 6, 'event-loop CPU per connection, c=1', 'µs', 'lower', 0.67],
-  ['cpu.main.c32', 6, 'event-loop CPU per connection, c=32', 'µs', 'lower', 0.67],
-  ['cpu.main.c256', 6, 'event-loop CPU per connection, c=256', 'µs', 'lower', 0.67],
-  ['cpu.process.c1', 7, 'process CPU per connection, c=1', 'µs', 'lower', 1.0],
-  ['cpu.process.c32', 7, 'process CPU per connection, c=32', 'µs', 'lower', 1.0],
-  ['cpu.process.c256', 7, 'process CPU per connection, c=256', 'µs', 'lower', 1.0],
+  // Server CPU per connection (user + system of the whole process) in the
+  // same windows: on Node 24 and 26 the load generator's core caps
+  // connections/s, so this is the figure that separates the servers.
+  ['cpu.process.c1', 2, 'server CPU per connection, accept-and-serve c=1', 'µs', 'lower', 1.0],
+  ['cpu.process.c32', 2, 'server CPU per connection, accept-and-serve c=32', 'µs', 'lower', 0.85],
+  ['cpu.process.c256', 2, 'server CPU per connection, accept-and-serve c=256', 'µs', 'lower', 0.85],
+  ['latency.c1.p50', 3, "connect → 'connection' p50 (sequential)", 'µs', 'lower', 1.0],
+  ['latency.c1.p99', 3, "connect → 'connection' p99 (sequential)", 'µs', 'lower', 1.0],
+  ['latency.c32.p50', 3, "connect → 'connection' p50 (32 concurrent)", 'µs', 'lower', 1.0],
+  ['latency.c32.p99', 3, "connect → 'connection' p99 (32 concurrent)", 'µs', 'lower', 1.0],
+  ['echo.c1', 4, 'echo, 1 persistent connection', 'MB/s', 'higher', 1.0],
+  ['echo.c64', 4, 'echo, 64 persistent connections', 'MB/s', 'higher', 1.0],
+  ['http.keepalive', 5, 'http.Server (-r register), wrk keep-alive, 32 conns', 'req/s', 'higher', 1.0],
+  ['http.close.c1', 5, 'http.Server (-r register), wrk Connection: close, 1 conn', 'req/s', 'higher', 1.0],
+  ['http.close.c32', 5, 'http.Server (-r register), wrk Connection: close, 32 conns', 'req/s', 'higher', 1.0],
+  ['http.close.c1.cpu', 5, 'http.Server CPU per connection, Connection: close, 1 conn', 'µs', 'lower', 1.0],
+  ['http.close.c32.cpu', 5, 'http.Server CPU per connection, Connection: close, 32 conns', 'µs', 'lower', 0.85],
+  ['memory.rss', 6, 'RSS with 10,000 idle connections', 'MiB', 'lower', 1.0],
+  ['memory.anon', 6, 'RssAnon with 10,000 idle connections', 'MiB', 'lower', 1.0],
+  ['cpu.main.c1', 7, 'event-loop CPU per connection, c=1', 'µs', 'lower', 1.0],
+  ['cpu.main.c32', 7, 'event-loop CPU per connection, c=32', 'µs', 'lower', 0.85],
+  ['cpu.main.c256', 7, 'event-loop CPU per connection, c=256', 'µs', 'lower', 0.85],
   ['cluster.close.c32', 8, 'cluster (primary + 2 workers), wrk Connection: close, 32 conns', 'req/s', 'higher', 1.0],
   ['cluster.close.c32.cpu', 8, 'cluster CPU per connection (primary + workers)', 'µs', 'lower', 1.0],
 ];
@@ -1077,66 +1112,6 @@ function variantText() {
   }).join('; ');
 }
 
-function writeResults(regimes, summaries, svg) {
-  const m = results.machine;
-  const parts = [
-    '<!-- bench:begin — everything down to bench:end is written by `npm run bench` -->',
-    `Run ${m.date}${QUICK ? ' (--quick)' : ''}: ${CFG.rounds} rounds (memory: ${Math.min(CFG.rounds, CFG.memoryRounds)}) ` +
-    `per regime, variants alternating in rotating order within each round, median per figure. Variants: ${variantText()}. ` +
-    `Windows: ${CFG.churnSeconds} s per accept-and-serve run, ${CFG.latencyCount} sequential connections for latency, ` +
-    `${CFG.echoSeconds} s per echo run, ${CFG.httpSeconds} s per wrk run. Took ${m.minutes} minutes.`,
-    '',
-    '| machine | |',
-    '| --- | --- |',
-    `| CPUs (nproc) | ${m.nproc} × ${m.cpuModel} (this run may use CPUs ${m.cpusAllowed}) |`,
-    `| cgroup v2 cpu.max | ${m.cgroupCpuMax ?? 'none'} |`,
-    `| memory | ${m.memGiB} GiB |`,
-    `| kernel | ${m.kernel} |`,
-    `| virtualization | ${m.virt} |`,
-    `| Node.js | ${m.node} (libuv ${m.uv}) |`,
-    `| rust-net commit | ${m.commit} |`,
-    `| load average (1/5/15 min) at start / end | ${m.loadStart} / ${m.loadEnd} |`,
-    `| RLIMIT_NOFILE hard limit | ${m.nofileHard} |`,
-    `| other work on the machine during the windows | ${m.busyRows && m.busyRows.length ?
-      `above 0.15 cores (median) in ${m.busyRows.length} figures: ${[...new Set(m.busyRows.map((k) => k.replace(/\.[^ ]*$/, '')))].join(', ')} ` +
-      '(the "other CPU" column of each regime\'s spread table)' : 'below 0.15 cores (median) in every row'} |`,
-    '',
-    '![ratios to node:net](ratios.svg)',
-    '',
-    '### Ratios to node:net, every regime',
-    '',
-    crossTable(summaries),
-  ];
-  const pt = peerTable(summaries);
-  if (pt) parts.push('', '### rust-net, Bun and Deno on the target rows', '', pt);
-  for (const regime of regimes) {
-    const rows = summaries.find(([g]) => g === regime.name)[1];
-    parts.push('', `### ${regime.name}`, '', regimeText(regime), '', markdownTable(rows), '',
-               'Medians over the rounds; ratios are each variant\'s median / node:net\'s. Throughput rows want ≥ 1, ' +
-               'latency, memory and CPU rows ≤ 1; "met" holds the automatic choice against the target.',
-               '', '#### Detail', '', extraFigures(regime.name), '',
-               'Spread (min – max over rounds), the median of the per-round ratios (each round measures every variant ' +
-               'back to back), and CPU that neither the measured server nor the load generator used during the windows ' +
-               '(other people\'s work on the machine), in cores, median / worst window: 0 on a quiet machine.',
-               '', spreadTable(rows), '', '#### Is the load generator the bottleneck?', '', checkTable(regime.name));
-  }
-  if (!results.wrk) parts.push('', '_wrk is not installed, so the http and cluster rows were skipped: `apt-get install wrk`._');
-  parts.push('<!-- bench:end -->');
-  const generated = parts.join('\n');
-
-  const file = path.join(BENCH, 'RESULTS.md');
-  let text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmark results\n\n<!-- bench:begin -->\n<!-- bench:end -->\n';
-  const begin = text.indexOf('<!-- bench:begin');
-  const endMark = '<!-- bench:end -->';
-  const end = text.indexOf(endMark);
-  if (begin >= 0 && end > begin) {
-    text = text.slice(0, begin) + generated + text.slice(end + endMark.length);
-  } else {
-    text += '\n' + generated + '\n';
-  }
-  fs.writeFileSync(file, text);
-  fs.writeFileSync(path.join(BENCH, 'ratios.svg'), svg);
-}
 
 // Does the accept-thread CPU say the forced placements took? Before rust-net
 // reads RUST_NET_ACCEPT_PLACEMENT every rust-net variant runs the same code.
@@ -1207,7 +1182,7 @@ async function runThreads() {
   const { run } = require('./threads');
   const r = await run({
     seconds: Number(optVal('threads-seconds', QUICK ? 2 : 10)),
-    nodeBin: optVal('threads-node', process.execPath),
+    nodeBin: optVal('threads-node', SERVER_NODE),
     log,
   });
   fs.mkdirSync(OUT_DIR, { recursive: true });
@@ -1215,7 +1190,24 @@ async function runThreads() {
   log(`\n${r.markdown}\n`);
 }
 
+// Several Nodes: this same program once per Node, one after the other (each
+// child writes its own bench/results/node<major>.json and the page).
+function runEachNode() {
+  const at = argv.indexOf('--node');
+  const rest = argv.filter((_, i) => at < 0 || (i !== at && i !== at + 1));
+  // Five rounds a Node keeps a default run of three Nodes near 50 minutes.
+  if (!rest.includes('--rounds') && !QUICK) rest.push('--rounds', '5');
+  let failed = 0;
+  for (const spec of NODE_RUNS) {
+    log(`bench: === servers on Node ${spec} ===`);
+    const r = spawnSync(process.execPath, [__filename, ...rest, '--node', spec], { stdio: 'inherit' });
+    if (r.status !== 0) failed++;
+  }
+  process.exit(failed ? 1 : 0);
+}
+
 async function main() {
+  if (NODE_RUNS.length > 1) return runEachNode();
   if (ONLY_ROWS && ONLY_ROWS.length === 0) return runThreads();
   const t0 = Date.now();
   const regimes = makeRegimes();
@@ -1323,11 +1315,11 @@ async function main() {
                         { variants: RUST_VARS, primary: PRIMARY, labels: Object.fromEntries(RUST_VARS.map((v) => [v, LABEL(v)])),
                           fills: { bun: '#f0a030', deno: '#3070c0', threads: '#000000' },
                           heading: 'ratio of medians to node:net: rust-net, Bun, Deno' });
-  const complete = !ONLY && REGIMES.length === 2 && regimes.length === 2 && !optVal('variants', null) && !optVal('impls', null) &&
-    !opt('peers');
+  const complete = COMPLETE && regimes.length === 2;
   if (WRITE && complete) {
-    writeResults(regimes, summaries, svg);
-    log('bench: wrote bench/RESULTS.md and bench/ratios.svg');
+    const file = report.saveRun(results, summaries, { variants: VARS, labels: Object.fromEntries(VARS.map((v) => [v, LABEL(v)])), primary: PRIMARY });
+    report.writePage();
+    log(`bench: wrote ${path.relative(ROOT, file)}, bench/RESULTS.md and bench/ratios.svg`);
   } else {
     fs.writeFileSync(path.join(OUT_DIR, 'ratios.svg'), svg);
     log(`bench: raw results and ratios.svg in ${path.relative(ROOT, OUT_DIR)}/ (RESULTS.md untouched` +

@@ -17,7 +17,7 @@ function mapsAreMusl(maps) {
 // Which C library this process runs on. The loader's own mappings say it
 // directly; `process.report.getReport()` (what napi-rs templates use) says it
 // too, but builds a whole diagnostic report to do so: ~8 ms at require() time
-// and ~1 MiB of Node's binary paged in for good (bench/RESULTS.md, P5), so it
+// and ~1 MiB of Node's binary paged in for good (bench/JOURNAL.md, P5), so it
 // is only the fallback where /proc is not readable.
 function isMusl() {
   if (process.platform !== 'linux') return false;
