@@ -12,6 +12,8 @@
 //!   the option and result objects JavaScript sees of them.
 //! - [`errno`]: OS errors as the libuv error numbers Node formats, and the
 //!   libuv codes the addon reports itself (`UV_EIO`, `UV_EBADF`, ...).
+//! - [`fast_call`]: `listenerTake`, called once per batch, as a plain N-API
+//!   function without napi-rs's per-call wrapper.
 //! - [`listener`]: one server's native state from bind to close, kept in
 //!   this thread's table below; `listener::join_group` is its side of a
 //!   group sharing a socket across threads.
@@ -41,6 +43,7 @@
 mod acceptor;
 mod admission;
 mod errno;
+mod fast_call;
 mod listener;
 mod placement;
 mod reserve;
@@ -55,6 +58,7 @@ mod test_hooks;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -71,7 +75,31 @@ thread_local! {
 #[derive(Default)]
 struct Table {
     next: u32,
-    listeners: HashMap<u32, Listener>,
+    listeners: HashMap<u32, Listener, BuildHasherDefault<IdHasher>>,
+}
+
+/// Hashes listener ids, which this addon hands out in sequence and no peer
+/// chooses: std's SipHash resists chosen keys at ≈ 120 instructions a
+/// look-up, paid by every call from JavaScript (once per batch of
+/// connections); a multiply spreads sequential ids over the table just as
+/// well here.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// Runs `f` on listener `id`; `missing` when it is closed or unknown.
@@ -216,10 +244,17 @@ pub fn listener_placement(id: u32) -> Option<&'static str> {
 /// Writes the next batch of connections into the batch array given to
 /// listen: `[error, fd, ...]` (see [`acceptor::Acceptor::take`]); returns how
 /// many descriptors it holds. Each descriptor must be claimed once a Node
-/// handle owns it, or released with `listenerRelease()`.
-#[napi(catch_unwind)]
-pub fn listener_take(id: u32) -> u32 {
+/// handle owns it, or released with `listenerRelease()`. Exported to
+/// JavaScript as `listenerTake(id)` by [`fast_call`], without napi-rs's call
+/// wrapper: it runs once per batch.
+fn take(id: u32) -> u32 {
     with_listener(id, 0, |l| l.take())
+}
+
+/// Adds the functions napi-rs's macros do not generate (see [`fast_call`]).
+#[napi(module_exports)]
+pub fn register_fast_calls(exports: Object, env: Env) -> Result<()> {
+    fast_call::register(&env, &exports)
 }
 
 /// Closes in-flight descriptor `index` (0-based within the last batch's
