@@ -175,7 +175,7 @@ impl Listener {
             // PROXY headers are read on the runtime, never on the event
             // loop, so such a server accepts there too; and a server that
             // refuses peers (blockList) does so there by default, so that a
-            // flood of them never wakes the event loop (bench/RESULTS.md,
+            // flood of them never wakes the event loop (bench/JOURNAL.md,
             // admission): accepting on the event loop would refuse them
             // on the JavaScript thread.
             _ if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => Placement::Runtime,

@@ -5,7 +5,7 @@
 //! only compete with Node's own event loop for a core. It is a current-thread
 //! runtime driven by one dedicated thread: with a single worker, the
 //! multi-thread scheduler's park/unpark and bookkeeping cost about 2 µs per
-//! connection and buy nothing (bench/RESULTS.md, experiment E2). The runtime
+//! connection and buy nothing (bench/JOURNAL.md, experiment E2). The runtime
 //! is shared by every Node environment (main thread and workers) so loading
 //! the addon in many workers does not multiply threads.
 

@@ -313,7 +313,7 @@ const TCP_STATE_LISTEN: u8 = 10;
 /// Linux reports the accept-queue length as `tcpi_unacked`. One getsockopt is
 /// far cheaper than the accept4 that fails with EAGAIN at the end of every
 /// batch: the kernel allocates and frees a socket, inode and file for that
-/// failure (bench/RESULTS.md, experiment E1).
+/// failure (bench/JOURNAL.md, experiment E1).
 #[cfg(target_os = "linux")]
 pub fn pending_connections(listener: RawFd) -> Option<usize> {
     // SAFETY: tcp_info is plain old data, valid when zeroed.

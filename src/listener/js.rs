@@ -66,7 +66,7 @@ pub(super) fn wake_up(
 /// batch slots `take()` fills. A strong reference keeps its memory in place
 /// until close(); it is JavaScript's own memory, so nothing is left for the
 /// garbage collector to finalise, and a batch costs no allocation on either
-/// side (bench/RESULTS.md, C2).
+/// side (bench/JOURNAL.md, C2).
 pub(super) struct SharedInts {
     reference: napi::sys::napi_ref,
     pub(super) ptr: *mut i32,

@@ -6,7 +6,7 @@
 //! The accept thread costs a cross-thread wake-up and, without a spare core,
 //! a context switch per hand-off; accepting on the event loop, which
 //! batches as well (TCP_INFO count), measured as fast or faster in both
-//! regimes, so it is the automatic choice (bench/RESULTS.md).
+//! regimes, so it is the automatic choice (bench/JOURNAL.md).
 
 pub mod event_loop;
 pub mod runtime_thread;
@@ -53,7 +53,7 @@ impl AcceptPlacement {
 
 /// The placement a server gets when none is forced: the event loop, with
 /// or without a spare core. Measured on a 2-CPU machine in both regimes
-/// (bench/RESULTS.md, "Accept placements"): with the server confined to one
+/// (bench/JOURNAL.md, "Accept placements"): with the server confined to one
 /// CPU, and with a core to spare, accepting on the event loop served as
 /// many or more connections per second at 1, 32 and 256 in flight, cost the
 /// process less CPU per connection, and answered sequential connections as

@@ -73,7 +73,7 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
     // Wake JavaScript before accepting only where what is accepted will
     // reach it: not for a server that reads PROXY headers (it delivers after
     // the header), nor while a flood of blocked peers is being refused
-    // (bench/RESULTS.md, A1).
+    // (bench/JOURNAL.md, A1).
     let early_wake = match acceptor.admission() {
         None => true,
         Some(admission) => admission.proxy.is_none() && !guard.refused_last_round(),
@@ -115,7 +115,7 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
                     waiting = n;
                     if early_wake && n <= EARLY_WAKE_MAX && state.mark_notified() {
                         // Wake JavaScript before accepting, so its wake-up
-                        // (5-8 µs here, bench/RESULTS.md E7) overlaps the
+                        // (5-8 µs here, bench/JOURNAL.md E7) overlaps the
                         // accept4s; its take() waits on this lock until they
                         // are queued.
                         if !notify() {

@@ -9,7 +9,7 @@
 //! the runtime placement, without the cross-thread wake-up: no accept thread
 //! to wake, no threadsafe function, no lock contention. This is the cheaper
 //! placement when the process has no core to spare for an accept thread,
-//! and for connections that arrive one at a time (bench/RESULTS.md).
+//! and for connections that arrive one at a time (bench/JOURNAL.md).
 //!
 //! Everything here runs on the JavaScript thread; [`LoopPoll`] is `!Send`.
 //! The uv handles outlive `close()` until libuv's close callbacks run, so
