@@ -28,6 +28,7 @@ const PLACEMENT_INDEPENDENT = new Set([
   'node-suite.test.js',
   'package.test.js',
   'packed.test.js',
+  'release.test.js',
   'types.test.js',
 ]);
 
