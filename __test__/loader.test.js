@@ -3,9 +3,11 @@
 // Which binary lib/native.js loads, and the error when none loads: every
 // failed attempt is chained through `cause`, the last attempt first; a
 // per-platform package (rust-net-<platform>, the napi-rs registry layout)
-// loads only when its version is rust-net's. Each case runs in a child
-// process inside a temporary project whose node_modules/rust-net is a copy
-// of this package's JavaScript without any native binary of its own.
+// loads only when its version is rust-net's, and the install script
+// (scripts/build.js) takes it as its prebuilt binary only then. Each case
+// runs in a child process inside a temporary project whose
+// node_modules/rust-net is a copy of this package's JavaScript (and install
+// script) without any native binary of its own.
 
 const { test } = require('node:test');
 const assert = require('assert');
@@ -30,7 +32,9 @@ function project(name, platformPackageVersion = null) {
   const copy = path.join(dir, 'node_modules', 'rust-net');
   fs.mkdirSync(path.join(copy, 'lib'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, private: true }));
-  for (const file of ['package.json', 'index.js']) fs.cpSync(path.join(root, file), path.join(copy, file));
+  for (const file of ['package.json', 'index.js', 'scripts/build.js']) {
+    fs.cpSync(path.join(root, file), path.join(copy, file));
+  }
   for (const file of fs.readdirSync(path.join(root, 'lib'))) {
     if (file.endsWith('.js')) fs.cpSync(path.join(root, 'lib', file), path.join(copy, 'lib', file));
   }
@@ -142,4 +146,25 @@ test('a per-platform package of another version is refused, before its binary is
     try { require('rust-net').createServer({ proxyProtocol: true }); } catch (err) { console.log(err.message); }`],
   { cwd: dir, env: { ...process.env, RUST_NET_NATIVE_LIBRARY_PATH: '' }, encoding: 'utf8', timeout: 20000 });
   assert.ok(r.stdout.includes(`(${refusal}`), r.stdout);
+});
+
+test('the install script takes a per-platform package as its prebuilt binary only at rust-net\'s own version', () => {
+  // Its environment: no cargo on PATH, so a refused package leaves it nothing to build with.
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('npm_') || key.startsWith('RUST_NET_')) delete env[key];
+  env.PATH = process.env.PATH.split(path.delimiter)
+    .filter((dir) => dir && !fs.existsSync(path.join(dir, 'cargo'))).join(path.delimiter);
+  const install = (dir) => spawnSync(process.execPath, [path.join(copyOf(dir), 'scripts', 'build.js')],
+                                     { cwd: copyOf(dir), env, encoding: 'utf8', timeout: 20000 });
+
+  const same = install(project('install-same-version', pkg.version).dir);
+  assert.strictEqual(same.status, 0, same.stderr);
+  assert.match(same.stdout, new RegExp(`rust-net: using the prebuilt binary rust-net-${triple}\n`));
+
+  const other = install(project('install-other-version', '0.0.1-other').dir);
+  assert.strictEqual(other.status, 0, other.stderr);
+  assert.doesNotMatch(other.stdout, /using the prebuilt binary/);
+  assert.match(other.stdout, new RegExp(`rust-net: building the native listener for ${triple} from source`));
+  assert.match(other.stderr, /cargo was not found on PATH/);
+  assert.match(other.stderr, /rust-net is installed WITHOUT its native listener/);
 });
