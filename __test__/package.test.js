@@ -18,6 +18,7 @@ const os = require('os');
 const path = require('path');
 const { platformTriple } = require('../lib/triple');
 const { testHooksBinary } = require('../scripts/test-build');
+const { elfInfo } = require('../scripts/elf');
 
 const root = path.join(__dirname, '..');
 const triple = platformTriple();
@@ -183,6 +184,15 @@ test('the release binary an install builds exports no test hooks and holds none 
     assert.notStrictEqual(testBinary.indexOf(needle), -1, `the test build lacks ${needle}`);
     assert.strictEqual(releaseBinary.indexOf(needle), -1, needle);
   }
+});
+
+test('the release binary an install builds is stripped (Cargo.toml\'s release profile), the test build not', { timeout: 30000 }, () => {
+  assert.ok(installOutput, 'not installed');
+  const release = elfInfo(path.join(installed, `rust-net.${triple}.node`));
+  assert.deepStrictEqual([release.elf, release.stripped], [true, true]);
+  // The same check tells a binary with its symbol table (the test build
+  // keeps it: strip = "debuginfo"), so it cannot pass by reading nothing.
+  assert.deepStrictEqual(elfInfo(testHooksBinary()).stripped, false);
 });
 
 test('the installed package works from ES modules, and rust-net/register with -r and --import', { timeout: 60000 }, () => {

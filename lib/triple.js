@@ -1,8 +1,9 @@
 'use strict';
 
 // The napi-rs name of this platform ("linux-x64-gnu", ...): the suffix of
-// the binary file and of the per-platform prebuilt package; and where
-// lib/native.js looks for that binary.
+// the binary file and of the per-platform prebuilt package; where
+// lib/native.js looks for that binary, and how it loads one
+// (requireBinary, shared with the install script).
 
 const fs = require('fs');
 const path = require('path');
@@ -51,4 +52,30 @@ function binaryCandidates(triple) {
   ];
 }
 
-module.exports = { binaryCandidates, mapsAreMusl, platformTriple };
+// Loads one candidate of binaryCandidates(). A per-platform package (a bare
+// name, not a path) must be the version of this package: its binary was
+// built from the Rust sources of that version, and this package's
+// JavaScript calls the native functions of its own version, so a binary of
+// another version could be missing functions or take other arguments. It is
+// refused before it is loaded, with an Error whose code is
+// ERR_RUST_NET_NATIVE_VERSION (as napi-rs's generated loader refuses a
+// platform package of another version). Throws what require() throws for a
+// file that is not there or does not load.
+function requireBinary(candidate) {
+  if (!path.isAbsolute(candidate)) {
+    require.resolve(candidate); // MODULE_NOT_FOUND when not installed
+    const expected = require('../package.json').version;
+    const found = require(`${candidate}/package.json`).version;
+    if (found !== expected) {
+      const err = new Error(
+        `${candidate} is version ${found}, but rust-net is version ${expected}: ` +
+        'its binary does not match this JavaScript, so it is not loaded. Install the same ' +
+        `version of both (npm install rust-net@${expected} ${candidate}@${expected}).`);
+      err.code = 'ERR_RUST_NET_NATIVE_VERSION';
+      throw err;
+    }
+  }
+  return require(candidate);
+}
+
+module.exports = { binaryCandidates, mapsAreMusl, platformTriple, requireBinary };

@@ -40,14 +40,15 @@ const isInstalled = path.resolve(root).split(path.sep).includes('node_modules');
 
 // The prebuilt binary that loads here, or null.
 function loadablePrebuilt() {
-  const { binaryCandidates, platformTriple } = require('../lib/triple');
+  const { binaryCandidates, platformTriple, requireBinary } = require('../lib/triple');
   const [, ...prebuilt] = binaryCandidates(platformTriple());
   for (const candidate of prebuilt) {
     try {
-      require(candidate);
+      requireBinary(candidate);
       return candidate;
     } catch {
-      // Not there, or not loadable on this machine: try the next.
+      // Not there, not loadable on this machine, or a platform package of
+      // another version (which lib/native.js would refuse): try the next.
     }
   }
   return null;
