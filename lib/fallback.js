@@ -11,6 +11,7 @@
 
 const net = require('net');
 const { TCPConstants } = require('./wraps');
+const { OPTION_NAMES: SOCKET_OPTIONS } = require('./socket-options');
 
 const NodeServer = net.Server;
 
@@ -44,6 +45,13 @@ function checkServerOptions(options) {
   if (options.proxyProtocol) throw nativeMissing('proxyProtocol', 'createServer()');
   if (options.shareAcrossThreads) throw nativeMissing('shareAcrossThreads', 'createServer()');
   if (options.blockList != null && !nodeHasBlockList) throw nativeMissing('blockList', 'createServer()');
+  checkSocketOptions(options, 'createServer()');
+}
+
+// Socket options (lib/socket-options.js) are set by the native listener.
+function checkSocketOptions(options, where) {
+  const given = SOCKET_OPTIONS.find((name) => options[name] !== undefined);
+  if (given !== undefined) throw nativeMissing(given, where);
 }
 
 function checkListenOptions(options) {
@@ -52,6 +60,7 @@ function checkListenOptions(options) {
   if (options.proxyProtocol) throw nativeMissing('proxyProtocol', 'listen()');
   if (options.shareAcrossThreads) throw nativeMissing('shareAcrossThreads', 'listen()');
   if (options.reusePort && !nodeHasReusePort) throw nativeMissing('reusePort', 'listen()');
+  checkSocketOptions(options, 'listen()');
 }
 
 function Server(options, connectionListener) {

@@ -16,6 +16,7 @@ const net = require('net');
 const {
   BindErrorHandle,
   DEFAULT_IPV4_ADDR,
+  SocketOptionFailure,
   DEFAULT_IPV6_ADDR,
   admissionCounts,
   configureAdmission,
@@ -32,7 +33,9 @@ const {
   nodeHasBlockList,
   reusePortRequested,
   shareAcrossThreads,
+  socketOptionsOf,
 } = require('./options');
+const { bindSocketOptions, socketOptionError } = require('./socket-options');
 const { threadShareStats, trackLoad } = require('./share');
 
 const NodeServer = net.Server;
@@ -77,7 +80,12 @@ Server.prototype.listen = listen;
 // sent by a cluster primary) is taken over so Rust accepts on it; any other
 // handle (a cluster round-robin handle) is used as Node would use it.
 function setupListenHandle(address, port, addressType, backlog, fd, flags) {
-  const bindOptions = { share: shareAcrossThreads(this), reusePort: reusePortRequested(this) };
+  const share = shareAcrossThreads(this);
+  const bindOptions = {
+    share,
+    reusePort: reusePortRequested(this),
+    socketOptions: bindSocketOptions(this, socketOptionsOf(this), !share),
+  };
   if (this._handle) {
     const handle = this._handle;
     const { listen } = handle;
@@ -101,6 +109,13 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     }
 
     if (rval === null) rval = createServerHandle(address, port, addressType, fd, flags, bindOptions);
+    if (rval instanceof SocketOptionFailure) {
+      // As Node reports a failed bind (an error on the next tick, the server
+      // not listening), with the system call that failed.
+      const error = socketOptionError(rval.err, rval.option, address, port);
+      process.nextTick(() => this.emit('error', error));
+      return;
+    }
     if (typeof rval === 'number') {
       this._handle = new BindErrorHandle(rval);
     } else {

@@ -10,6 +10,8 @@
 //! - [`admission`]: the blockList and PROXY protocol applied to descriptors
 //!   (the rules themselves are the sans-IO `rust-net-admission` crate), and
 //!   the option and result objects JavaScript sees of them.
+//! - [`bind`]: one TCP bind as JavaScript specifies it (address, flags,
+//!   socket options), checked and converted once.
 //! - [`errno`]: OS errors as the libuv error numbers Node formats, and the
 //!   libuv codes the addon reports itself (`UV_EIO`, `UV_EBADF`, ...).
 //! - [`listener`]: one server's native state from bind to close, kept in
@@ -26,6 +28,9 @@
 //!   dispatched among them.
 //! - [`socket`]: creating, binding, adopting and accepting on sockets with
 //!   Node's options, in socket2 and libc.
+//! - [`sockopt`]: the socket options set on a TCP listening socket before
+//!   bind() (`deferAccept`, `keepAliveInterval`, raw `socketOptions`, ...),
+//!   which accepted connections inherit.
 //! - `test_hooks`: functions only the test build exports (cargo feature
 //!   `test-hooks`).
 //!
@@ -40,6 +45,7 @@
 
 mod acceptor;
 mod admission;
+mod bind;
 mod errno;
 mod listener;
 mod placement;
@@ -47,6 +53,7 @@ mod reserve;
 mod runtime;
 mod share;
 mod socket;
+mod sockopt;
 #[cfg(feature = "test-hooks")]
 // The hooks are reached only through napi-rs's registration, which is not
 // compiled into `cargo test`'s harness, so there they look unused.
@@ -94,38 +101,20 @@ pub fn listener_create() -> u32 {
     })
 }
 
-/// Creates and binds a TCP socket. `ipv6` selects the address family of the
-/// literal, as Node's `bind` vs `bind6`.
+/// Creates and binds a TCP socket as `spec` says (address, port, flags,
+/// socket options; shared across threads when it names the caller's
+/// thread). Returns 0 or a libuv errno; `listenerFailedOption` says whether
+/// a socket option was the cause.
 #[napi(catch_unwind)]
-pub fn listener_bind_tcp(
-    id: u32,
-    address: String,
-    port: u32,
-    ipv6: bool,
-    ipv6_only: bool,
-    reuse_port: bool,
-) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| {
-        l.bind_tcp(address, port, ipv6, ipv6_only, reuse_port)
-    })
+pub fn listener_bind_tcp(id: u32, spec: bind::TcpBindSpec) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| l.bind_tcp(spec))
 }
 
-/// As `listenerBindTcp`, shared across threads (`shareAcrossThreads`): joins
-/// the group of servers of this process bound there, or starts one.
-/// `thread_id` is the calling thread's `threadId`, for the statistics.
+/// The socket option (as named in JavaScript) whose `setsockopt` failed
+/// listener `id`'s bind, or null.
 #[napi(catch_unwind)]
-pub fn listener_share_tcp(
-    id: u32,
-    address: String,
-    port: u32,
-    ipv6: bool,
-    ipv6_only: bool,
-    reuse_port: bool,
-    thread_id: u32,
-) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| {
-        l.share_tcp(address, port, ipv6, ipv6_only, reuse_port, thread_id)
-    })
+pub fn listener_failed_option(id: u32) -> Option<&'static str> {
+    with_listener(id, None, |l| l.failed_option())
 }
 
 /// As `listenerBindPipe`, shared across threads.
