@@ -95,6 +95,11 @@ declare module 'net' {
     reusePort?: boolean;
     /** rust-net: as `ServerOpts.shareAcrossThreads`, for this `listen()`. */
     shareAcrossThreads?: boolean | undefined;
+    /**
+     * rust-net: listen on a socket systemd passed (socket activation): true
+     * for the first, or its FileDescriptorName. See docs/systemd.md.
+     */
+    systemd?: boolean | string;
   }
 }
 

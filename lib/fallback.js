@@ -61,6 +61,7 @@ function checkListenOptions(options) {
   if (options.shareAcrossThreads) throw nativeMissing('shareAcrossThreads', 'listen()');
   if (options.reusePort && !nodeHasReusePort) throw nativeMissing('reusePort', 'listen()');
   checkSocketOptions(options, 'listen()');
+  if (options.systemd !== undefined && options.systemd !== false) throw nativeMissing('systemd', 'listen()');
 }
 
 function Server(options, connectionListener) {

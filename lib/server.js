@@ -37,6 +37,7 @@ const {
 } = require('./options');
 const { bindSocketOptions, socketOptionError } = require('./socket-options');
 const { threadShareStats, trackLoad } = require('./share');
+const { systemdListenArgs } = require('./systemd');
 
 const NodeServer = net.Server;
 // Node's own setupListenHandle. rust-net/register installs rust-net's in its
@@ -70,7 +71,9 @@ const kNodeListen = Symbol.for('rust-net.node-listen');
 const nodeListen = NodeServer.prototype.listen[kNodeListen] ?? NodeServer.prototype.listen;
 function listen(...args) {
   applyListenOptions(this, args[0]);
-  return Reflect.apply(nodeListen, this, args);
+  // `systemd` becomes the passed socket's `fd` (lib/systemd.js).
+  const systemdArgs = systemdListenArgs(args);
+  return Reflect.apply(nodeListen, this, systemdArgs ?? args);
 }
 listen[kNodeListen] = nodeListen;
 Server.prototype.listen = listen;

@@ -31,6 +31,8 @@
 //! - [`sockopt`]: the socket options set on a TCP listening socket before
 //!   bind() (`deferAccept`, `keepAliveInterval`, raw `socketOptions`, ...),
 //!   which accepted connections inherit.
+//! - [`systemd`]: the check a descriptor passed by systemd socket
+//!   activation passes before `listen({ systemd })` takes it.
 //! - `test_hooks`: functions only the test build exports (cargo feature
 //!   `test-hooks`).
 //!
@@ -54,6 +56,7 @@ mod runtime;
 mod share;
 mod socket;
 mod sockopt;
+mod systemd;
 #[cfg(feature = "test-hooks")]
 // The hooks are reached only through napi-rs's registration, which is not
 // compiled into `cargo test`'s harness, so there they look unused.
@@ -293,6 +296,13 @@ pub fn listener_admission_counts(id: u32) -> std::collections::HashMap<String, u
 #[napi(catch_unwind)]
 pub fn dup(fd: i32) -> i32 {
     socket::duplicate(fd).unwrap_or_else(|code| code)
+}
+
+/// Checks a descriptor systemd passed (`listen({ systemd })`): null when it
+/// is a listening stream socket (now close-on-exec), else why not.
+#[napi(catch_unwind)]
+pub fn systemd_check(fd: i32) -> Option<String> {
+    systemd::check(fd).err().map(systemd::Unfit::reason)
 }
 
 /// Closes descriptors that JavaScript received but could not wrap.
