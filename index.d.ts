@@ -88,6 +88,16 @@ export interface ServerOpts extends net.ServerOpts, SocketOptions {
 }
 
 declare module 'net' {
+  interface Server {
+    /**
+     * rust-net: every address the server listens on, `address()` first,
+     * then the rest of `listen({ addresses })`; [] when not listening. On
+     * rust-net's servers, and on every server under rust-net/register
+     * (optional because node:net's own servers lack it). See docs/addresses.md.
+     */
+    addresses?(): AddressInfo[];
+  }
+
   interface ListenOptions extends SocketOptions {
     /** rust-net: read a PROXY protocol header (also through http/https/express under register). */
     proxyProtocol?: ProxyProtocolOptions;
@@ -100,6 +110,11 @@ declare module 'net' {
      * for the first, or its FileDescriptorName. See docs/systemd.md.
      */
     systemd?: boolean | string;
+    /**
+     * rust-net: IP addresses to listen on, all on `port`, as one server
+     * (instead of `host`). See docs/addresses.md.
+     */
+    addresses?: readonly string[];
   }
 }
 

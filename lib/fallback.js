@@ -62,6 +62,7 @@ function checkListenOptions(options) {
   if (options.reusePort && !nodeHasReusePort) throw nativeMissing('reusePort', 'listen()');
   checkSocketOptions(options, 'listen()');
   if (options.systemd !== undefined && options.systemd !== false) throw nativeMissing('systemd', 'listen()');
+  if (options.addresses !== undefined) throw nativeMissing('addresses', 'listen()');
 }
 
 function Server(options, connectionListener) {
@@ -75,6 +76,11 @@ Object.setPrototypeOf(Server, NodeServer);
 Server.prototype.listen = function listen(...args) {
   checkListenOptions(args[0]);
   return Reflect.apply(NodeServer.prototype.listen, this, args);
+};
+
+// One address at most (the `addresses` option throws above).
+Server.prototype.addresses = function addresses() {
+  return this._handle ? [this.address()] : [];
 };
 
 function createServer(options, connectionListener) {

@@ -26,6 +26,9 @@ const kAdmission = Symbol('rust-net.admission');
 // (lib/socket-options.js), and the keep-alive delay they were set with.
 const kPreset = Symbol('rust-net.preset');
 const kPresetDelay = Symbol('rust-net.presetDelay');
+// The handles of the server's other addresses (lib/addresses.js), closed,
+// ref()'d and unref()'d with this one.
+const kMore = Symbol('rust-net.more');
 
 const UV_EINVAL = -22;
 const UV_EEXIST = -17;
@@ -135,18 +138,31 @@ function close(callback) {
     wrapFds.delete(this.fd);
     this[kAdmission]?.close();
     this[kListener].close();
+    for (const more of this[kMore] ?? []) more.close();
   }
   return Object.getPrototypeOf(this).close.call(this, callback);
 }
 
 function ref() {
   if (!this[kClosed]) this[kListener].ref();
+  for (const more of this[kMore] ?? []) more.ref();
   return Object.getPrototypeOf(this).ref.call(this);
 }
 
 function unref() {
   if (!this[kClosed]) this[kListener].unref();
+  for (const more of this[kMore] ?? []) more.unref();
   return Object.getPrototypeOf(this).unref.call(this);
+}
+
+// Attaches the listening handles of a server's other addresses to its
+// handle; moreHandlesOf() gives them back (an empty list for any other).
+function attachMoreHandles(handle, handles) {
+  handle[kMore] = handles;
+}
+
+function moreHandlesOf(handle) {
+  return isRustHandle(handle) ? handle[kMore] ?? [] : [];
 }
 
 function attachListener(wrap, listener) {
@@ -303,6 +319,8 @@ function shareStatsOf(handle) {
 
 module.exports = {
   BindErrorHandle,
+  attachMoreHandles,
+  moreHandlesOf,
   SocketOptionFailure,
   admissionCounts,
   configureAdmission,

@@ -16,6 +16,8 @@ const net = require('net');
 const {
   BindErrorHandle,
   DEFAULT_IPV4_ADDR,
+  attachMoreHandles,
+  moreHandlesOf,
   SocketOptionFailure,
   DEFAULT_IPV6_ADDR,
   admissionCounts,
@@ -38,6 +40,7 @@ const {
 const { bindSocketOptions, socketOptionError } = require('./socket-options');
 const { threadShareStats, trackLoad } = require('./share');
 const { systemdListenArgs } = require('./systemd');
+const { addressesListenArgs, listenOnMore, takeMoreAddresses } = require('./addresses');
 
 const NodeServer = net.Server;
 // Node's own setupListenHandle. rust-net/register installs rust-net's in its
@@ -73,7 +76,9 @@ function listen(...args) {
   applyListenOptions(this, args[0]);
   // `systemd` becomes the passed socket's `fd` (lib/systemd.js).
   const systemdArgs = systemdListenArgs(args);
-  return Reflect.apply(nodeListen, this, systemdArgs ?? args);
+  // `addresses` becomes `host` (the first), the rest bound by _listen2.
+  const addressesArgs = addressesListenArgs(this, systemdArgs ?? args, shareAcrossThreads(this));
+  return Reflect.apply(nodeListen, this, addressesArgs ?? systemdArgs ?? args);
 }
 listen[kNodeListen] = nodeListen;
 Server.prototype.listen = listen;
@@ -134,11 +139,41 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
   const result = Reflect.apply(nodeSetupListenHandle, this,
                                [address, port, addressType, backlog, fd, flags]);
   if (bindOptions.share) trackLoad(this);
+  const more = takeMoreAddresses(this);
+  if (more !== null && this._handle !== null && rustHandles.has(this._handle)) {
+    const handles = listenOnMore(this, more, backlog, (moreAddress, boundPort) => {
+      const handle = createServerHandle(moreAddress, boundPort, net.isIP(moreAddress), undefined, flags, bindOptions);
+      if (handle instanceof SocketOptionFailure) {
+        return socketOptionError(handle.err, handle.option, moreAddress, boundPort);
+      }
+      if (typeof handle !== 'number') {
+        setPlacement(handle, acceptPlacement(this));
+        configureAdmission(handle, this, admissionOptions(this), !nodeHasBlockList && !!this.blockList);
+      }
+      return handle;
+    });
+    if (handles !== null) attachMoreHandles(this._handle, handles);
+  }
   return result;
 }
 Server.prototype._listen2 = setupListenHandle;
 
 setupListenHandle[kNodeListen2] = nodeSetupListenHandle;
+
+// Every address the server listens on: address() first, then those of
+// listen()'s `addresses` after the first (lib/addresses.js); [] when it is
+// not listening.
+function addresses() {
+  if (!this._handle) return [];
+  const list = [this.address()];
+  for (const handle of moreHandlesOf(this._handle)) {
+    const out = {};
+    const err = handle.getsockname(out);
+    if (err === 0) list.push(out);
+  }
+  return list;
+}
+Server.prototype.addresses = addresses;
 
 function createServer(options, connectionListener) {
   return new Server(options, connectionListener);
@@ -158,6 +193,7 @@ function admissionStats(server) {
 
 module.exports = {
   Server,
+  addresses,
   admissionStats,
   createServer,
   isRustServer,
