@@ -29,8 +29,50 @@ export interface ProxyProtocolOptions {
   maxHeaderLength?: number;
 }
 
+/** A raw `setsockopt(level, name, value)` (`socketOptions`, Linux numbers or names). */
+export interface RawSocketOption {
+  /** A number, or 'SOL_SOCKET', 'IPPROTO_IP', 'IPPROTO_TCP', 'IPPROTO_IPV6' (or SOL_ aliases). */
+  level: number | string;
+  /** A number, or a name of that level such as 'SO_PRIORITY' or 'TCP_NOTSENT_LOWAT'. */
+  name: number | string;
+  /** A C int (true: 1, false: 0), or the value's bytes. */
+  value: number | boolean | NodeJS.ArrayBufferView;
+}
+
+/**
+ * Options of a TCP listening socket, set in Rust before bind() and listen()
+ * (Linux only; docs/socket-options.md). The per-connection ones are
+ * inherited by every accepted connection from the listener.
+ */
+export interface SocketOptions {
+  /** TCP_DEFER_ACCEPT: seconds to wait for a connection's first data before accepting it. */
+  deferAccept?: number;
+  /** TCP_FASTOPEN: the queue length of pending Fast Open requests. */
+  fastOpen?: number;
+  /** IP_FREEBIND / IPV6_FREEBIND: bind an address this host does not (yet) have. */
+  freebind?: boolean;
+  /** IP_TRANSPARENT / IPV6_TRANSPARENT (needs CAP_NET_ADMIN). */
+  transparent?: boolean;
+  /** SO_BINDTODEVICE: an interface name such as 'eth0'. */
+  bindToDevice?: string;
+  /** SO_RCVBUF, in bytes (the kernel doubles it). */
+  receiveBufferSize?: number;
+  /** SO_SNDBUF, in bytes (the kernel doubles it). */
+  sendBufferSize?: number;
+  /** TCP_KEEPINTVL, in milliseconds (whole seconds are used, 1000 to 32767000). */
+  keepAliveInterval?: number;
+  /** TCP_KEEPCNT: unanswered probes before the connection is dropped (1 to 127). */
+  keepAliveCount?: number;
+  /** TCP_USER_TIMEOUT, in milliseconds (0: the kernel's default). */
+  userTimeout?: number;
+  /** TCP_CONGESTION: a congestion control the kernel has, such as 'bbr' or 'cubic'. */
+  congestion?: string;
+  /** Any other option, set after the named ones. */
+  socketOptions?: readonly RawSocketOption[];
+}
+
 /** createServer() options: node:net's, and rust-net's own. */
-export interface ServerOpts extends net.ServerOpts {
+export interface ServerOpts extends net.ServerOpts, SocketOptions {
   acceptPlacement?: AcceptPlacement;
   proxyProtocol?: ProxyProtocolOptions;
   /** Node 22.13's option, on every supported Node. */
@@ -46,13 +88,33 @@ export interface ServerOpts extends net.ServerOpts {
 }
 
 declare module 'net' {
-  interface ListenOptions {
+  interface Server {
+    /**
+     * rust-net: every address the server listens on, `address()` first,
+     * then the rest of `listen({ addresses })`; [] when not listening. On
+     * rust-net's servers, and on every server under rust-net/register
+     * (optional because node:net's own servers lack it). See docs/addresses.md.
+     */
+    addresses?(): AddressInfo[];
+  }
+
+  interface ListenOptions extends SocketOptions {
     /** rust-net: read a PROXY protocol header (also through http/https/express under register). */
     proxyProtocol?: ProxyProtocolOptions;
     /** Node 22.12's option; rust-net gives it to Node 18 and 20 too. */
     reusePort?: boolean;
     /** rust-net: as `ServerOpts.shareAcrossThreads`, for this `listen()`. */
     shareAcrossThreads?: boolean | undefined;
+    /**
+     * rust-net: listen on a socket systemd passed (socket activation): true
+     * for the first, or its FileDescriptorName. See docs/systemd.md.
+     */
+    systemd?: boolean | string;
+    /**
+     * rust-net: IP addresses to listen on, all on `port`, as one server
+     * (instead of `host`). See docs/addresses.md.
+     */
+    addresses?: readonly string[];
   }
 }
 

@@ -53,7 +53,7 @@ function describe(server) {
 }
 
 function installListen2() {
-  const { listen: rustListen, setupListenHandle } = require('./lib/server');
+  const { addresses, listen: rustListen, setupListenHandle } = require('./lib/server');
   const { TCP, Pipe } = require('./lib/wraps');
   const proto = NodeServer.prototype;
   if (proto._listen2?.[kRegistered]) return;
@@ -100,6 +100,10 @@ function installListen2() {
       ...Object.getOwnPropertyDescriptor(proto, 'listen'),
       value: rustListen,
     });
+  }
+  // addresses() (listen()'s `addresses`, docs/addresses.md) for every server.
+  if (proto.addresses === undefined) {
+    Object.defineProperty(proto, 'addresses', { value: addresses, writable: true, configurable: true });
   }
   // Node's property is a plain writable method; keep it one. rust-net's own
   // Server gets it too, so its servers are checked the same way.

@@ -160,7 +160,7 @@ test('the installed package works from CommonJS', { timeout: 60000 }, () => {
 });
 
 // The test hooks of src/test_hooks.rs, which only the test build exports.
-const TEST_HOOKS = ['injectAcceptPanic', 'inspectSocket', 'panicForTests'];
+const TEST_HOOKS = ['getsockoptForTests', 'injectAcceptPanic', 'inspectSocket', 'panicForTests'];
 
 test('the release binary an install builds exports no test hooks and holds none of their code', { timeout: 60000 }, () => {
   assert.ok(installOutput, 'not installed');
@@ -180,7 +180,7 @@ test('the release binary an install builds exports no test hooks and holds none 
   // Nor is their code there: the strings the test build carries for them.
   const releaseBinary = fs.readFileSync(path.join(installed, `rust-net.${triple}.node`));
   const testBinary = fs.readFileSync(hooksBuild);
-  for (const needle of ['panic_for_tests', 'injectAcceptPanic', 'inspectSocket']) {
+  for (const needle of ['panic_for_tests', 'injectAcceptPanic', 'inspectSocket', 'getsockoptForTests']) {
     assert.notStrictEqual(testBinary.indexOf(needle), -1, `the test build lacks ${needle}`);
     assert.strictEqual(releaseBinary.indexOf(needle), -1, needle);
   }

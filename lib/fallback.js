@@ -11,6 +11,7 @@
 
 const net = require('net');
 const { TCPConstants } = require('./wraps');
+const { OPTION_NAMES: SOCKET_OPTIONS } = require('./socket-options');
 
 const NodeServer = net.Server;
 
@@ -44,6 +45,13 @@ function checkServerOptions(options) {
   if (options.proxyProtocol) throw nativeMissing('proxyProtocol', 'createServer()');
   if (options.shareAcrossThreads) throw nativeMissing('shareAcrossThreads', 'createServer()');
   if (options.blockList != null && !nodeHasBlockList) throw nativeMissing('blockList', 'createServer()');
+  checkSocketOptions(options, 'createServer()');
+}
+
+// Socket options (lib/socket-options.js) are set by the native listener.
+function checkSocketOptions(options, where) {
+  const given = SOCKET_OPTIONS.find((name) => options[name] !== undefined);
+  if (given !== undefined) throw nativeMissing(given, where);
 }
 
 function checkListenOptions(options) {
@@ -52,6 +60,9 @@ function checkListenOptions(options) {
   if (options.proxyProtocol) throw nativeMissing('proxyProtocol', 'listen()');
   if (options.shareAcrossThreads) throw nativeMissing('shareAcrossThreads', 'listen()');
   if (options.reusePort && !nodeHasReusePort) throw nativeMissing('reusePort', 'listen()');
+  checkSocketOptions(options, 'listen()');
+  if (options.systemd !== undefined && options.systemd !== false) throw nativeMissing('systemd', 'listen()');
+  if (options.addresses !== undefined) throw nativeMissing('addresses', 'listen()');
 }
 
 function Server(options, connectionListener) {
@@ -65,6 +76,11 @@ Object.setPrototypeOf(Server, NodeServer);
 Server.prototype.listen = function listen(...args) {
   checkListenOptions(args[0]);
   return Reflect.apply(NodeServer.prototype.listen, this, args);
+};
+
+// One address at most (the `addresses` option throws above).
+Server.prototype.addresses = function addresses() {
+  return this._handle ? [this.address()] : [];
 };
 
 function createServer(options, connectionListener) {

@@ -12,6 +12,7 @@
 // sending the server to another process over IPC — is Node's own.
 
 const { Admission } = require('./admission');
+const { PresetTCP, startDelivery } = require('./socket-options');
 const { Listener } = require('./listener');
 const { bindPipe } = require('./pipe');
 const { TCP, TCPConstants, Pipe, PipeConstants } = require('./wraps');
@@ -21,6 +22,13 @@ const kClosed = Symbol('rust-net.closed');
 const kClaimed = Symbol('rust-net.claimed');
 const kPlacement = Symbol('rust-net.placement');
 const kAdmission = Symbol('rust-net.admission');
+// Which of Node's per-connection calls the listener's socket options answer
+// (lib/socket-options.js), and the keep-alive delay they were set with.
+const kPreset = Symbol('rust-net.preset');
+const kPresetDelay = Symbol('rust-net.presetDelay');
+// The handles of the server's other addresses (lib/addresses.js), closed,
+// ref()'d and unref()'d with this one.
+const kMore = Symbol('rust-net.more');
 
 const UV_EINVAL = -22;
 const UV_EEXIST = -17;
@@ -49,6 +57,7 @@ function onconnectionBatch(handle) {
   const claimed = handle[kClaimed];
   const admission = handle[kAdmission];
   const isPipe = handle instanceof Pipe;
+  const preset = handle[kPreset];
   let count;
   do {
     count = listener.take();
@@ -69,8 +78,10 @@ function onconnectionBatch(handle) {
       // Closed while this batch was being delivered (a 'connection' listener
       // called server.close()): Rust closes the rest, like a backlog.
       if (handle[kClosed]) return;
-      const clientHandle = isPipe ?
-        new Pipe(PipeConstants.SOCKET) : new TCP(TCPConstants.SOCKET);
+      let clientHandle;
+      if (isPipe) clientHandle = new Pipe(PipeConstants.SOCKET);
+      else if (preset === undefined) clientHandle = new TCP(TCPConstants.SOCKET);
+      else clientHandle = new PresetTCP(TCPConstants.SOCKET);
       if (clientHandle.open(batch[i]) !== 0) {
         clientHandle.close();
         listener.release(i - 1);
@@ -82,14 +93,17 @@ function onconnectionBatch(handle) {
         clientHandle.close();
         continue;
       }
+      if (preset !== undefined) startDelivery(clientHandle, preset, handle[kPresetDelay]);
       try {
         handle.onconnection(0, clientHandle);
       } catch (ex) {
+        if (preset !== undefined) startDelivery(null);
         // A listener threw: Node would report it and go on accepting, so the
         // rest of the batch is delivered once the exception has been handled.
         if (i < count || count === batch.length - 1) process.nextTick(onconnectionBatch, handle);
         throw ex;
       }
+      if (preset !== undefined) startDelivery(null);
     }
     // A full array: more may be queued behind it.
   } while (count === batch.length - 1 && !handle[kClosed]);
@@ -124,18 +138,31 @@ function close(callback) {
     wrapFds.delete(this.fd);
     this[kAdmission]?.close();
     this[kListener].close();
+    for (const more of this[kMore] ?? []) more.close();
   }
   return Object.getPrototypeOf(this).close.call(this, callback);
 }
 
 function ref() {
   if (!this[kClosed]) this[kListener].ref();
+  for (const more of this[kMore] ?? []) more.ref();
   return Object.getPrototypeOf(this).ref.call(this);
 }
 
 function unref() {
   if (!this[kClosed]) this[kListener].unref();
+  for (const more of this[kMore] ?? []) more.unref();
   return Object.getPrototypeOf(this).unref.call(this);
+}
+
+// Attaches the listening handles of a server's other addresses to its
+// handle; moreHandlesOf() gives them back (an empty list for any other).
+function attachMoreHandles(handle, handles) {
+  handle[kMore] = handles;
+}
+
+function moreHandlesOf(handle) {
+  return isRustHandle(handle) ? handle[kMore] ?? [] : [];
 }
 
 function attachListener(wrap, listener) {
@@ -205,11 +232,14 @@ class BindErrorHandle {
 // `reusePort` asks for SO_REUSEPORT where the running Node cannot
 // (lib/options.js).
 function createServerHandle(address, port, addressType, fd, flags, bindOptions = {}) {
-  const { share = false, reusePort: reusePortRequested = false } = bindOptions;
+  const { share = false, reusePort: reusePortRequested = false, socketOptions = null } = bindOptions;
   // Node's createHandle() rejects these before open(), as EINVAL.
   if (typeof fd === 'number' && fd >= 0 && (!Number.isInteger(fd) || fd > 0x7fffffff)) return UV_EINVAL;
   const listener = new Listener();
   let err;
+  // Node's noDelay/keepAlive are preset only on a socket bound here with
+  // them (not on a descriptor or path given to listen()).
+  let preset = null;
   if (typeof fd === 'number' && fd >= 0) {
     err = wrapFds.has(fd) ? UV_EEXIST : listener.open(fd);
   } else if (port === -1 && addressType === -1) {
@@ -217,27 +247,50 @@ function createServerHandle(address, port, addressType, fd, flags, bindOptions =
   } else {
     // Node 22.12+ adds UV_TCP_REUSEPORT (`reusePort`); older Nodes never
     // set it, so passing their flags through behaves as each version does.
-    const ipv6Only = (flags & TCPConstants.UV_TCP_IPV6ONLY) !== 0;
     // rust-net gives older Nodes `reusePort` too (lib/options.js).
     const reusePort = reusePortRequested || (flags & (TCPConstants.UV_TCP_REUSEPORT ?? 0)) !== 0;
-    const bindTcp = share ? 'shareTcp' : 'bindTcp';
-    if (!address) {
-      err = listener[bindTcp](DEFAULT_IPV6_ADDR, port, true, ipv6Only, reusePort);
-      if (err) {
+    const spec = {
+      address: address || DEFAULT_IPV6_ADDR,
+      port,
+      ipv6: !address || addressType === 6,
+      ipv6Only: (!address || addressType === 6) && (flags & TCPConstants.UV_TCP_IPV6ONLY) !== 0,
+      reusePort,
+      socketOptions: socketOptions?.spec,
+    };
+    err = listener.bindTcp(spec, share);
+    if (socketOptions !== null && socketOptions.preset !== 0) preset = socketOptions;
+    if (err) {
+      const option = listener.failedOption;
+      if (option != null) {
+        listener.close();
+        return new SocketOptionFailure(err, option);
+      }
+      if (!address) {
         listener.close();
         return createServerHandle(DEFAULT_IPV4_ADDR, port, 4, undefined, flags, bindOptions);
       }
-    } else if (addressType === 6) {
-      err = listener[bindTcp](address, port, true, ipv6Only, reusePort);
-    } else {
-      err = listener[bindTcp](address, port, false, false, reusePort);
     }
   }
   if (err) {
     listener.close();
     return err;
   }
-  return wrapListener(listener);
+  const wrap = wrapListener(listener);
+  if (typeof wrap !== 'number' && preset !== null) {
+    wrap[kPreset] = preset.preset;
+    wrap[kPresetDelay] = preset.keepAliveDelay;
+  }
+  return wrap;
+}
+
+// A bind that failed because the kernel refused one of rust-net's socket
+// options: reported with syscall 'setsockopt' (lib/server.js), never
+// retried on another address.
+class SocketOptionFailure {
+  constructor(err, option) {
+    this.err = err;
+    this.option = option;
+  }
 }
 
 // Where a Rust handle will accept ('auto', 'runtime' or 'event-loop'), set
@@ -266,6 +319,9 @@ function shareStatsOf(handle) {
 
 module.exports = {
   BindErrorHandle,
+  attachMoreHandles,
+  moreHandlesOf,
+  SocketOptionFailure,
   admissionCounts,
   configureAdmission,
   DEFAULT_IPV4_ADDR,

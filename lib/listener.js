@@ -33,21 +33,26 @@ class Listener {
     this.batch = new Int32Array(BATCH_SLOTS);
   }
 
-  bindTcp(address, port, ipv6, ipv6Only, reusePort) {
-    return native.listenerBindTcp(this.id, address, port, ipv6, ipv6Only, reusePort);
+  // Creates and binds a TCP socket as `spec` says ({ address, port, ipv6,
+  // ipv6Only, reusePort, socketOptions? }, see src/bind.rs); with `share`
+  // (shareAcrossThreads) it joins the group of this process's servers bound
+  // there, or starts one. Returns 0 or a libuv errno; failedOption then
+  // names the socket option the kernel refused, if that was the cause.
+  bindTcp(spec, share = false) {
+    if (share) {
+      this.#shareLoad();
+      spec.shareThreadId = threadId;
+    }
+    return native.listenerBindTcp(this.id, spec);
   }
+
+  get failedOption() { return native.listenerFailedOption(this.id); }
 
   bindPipe(name, unlinkName, padAbstract) {
     return native.listenerBindPipe(this.id, name, unlinkName, padAbstract);
   }
 
-  // bindTcp()/bindPipe() for shareAcrossThreads: join the group of servers
-  // of this process bound there, or start one.
-  shareTcp(address, port, ipv6, ipv6Only, reusePort) {
-    this.#shareLoad();
-    return native.listenerShareTcp(this.id, address, port, ipv6, ipv6Only, reusePort, threadId);
-  }
-
+  // bindPipe() for shareAcrossThreads.
   sharePipe(name, unlinkName, padAbstract) {
     this.#shareLoad();
     return native.listenerSharePipe(this.id, name, unlinkName, padAbstract, threadId);

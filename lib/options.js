@@ -9,6 +9,8 @@ const net = require('net');
 const kAcceptPlacement = Symbol('rust-net.acceptPlacement');
 const kProxyProtocol = Symbol('rust-net.proxyProtocol');
 const kReusePort = Symbol('rust-net.reusePort');
+const kSocketOptions = Symbol('rust-net.socketOptions');
+const kSocketOptionsListen = Symbol('rust-net.socketOptions.listen');
 
 // What the running Node does itself: a Server keeps a valid `blockList`
 // and checks it on each connection (Node 22.13+), and listen() knows
@@ -22,6 +24,7 @@ const nodeHasBlockList = (() => {
   }
 })();
 const { TCPConstants } = require('./wraps');
+const { normalizeSocketOptions } = require('./socket-options');
 const nodeHasReusePort = TCPConstants.UV_TCP_REUSEPORT !== undefined;
 
 const PROXY_DEFAULTS = { untrusted: 'pass', missingHeader: 'reject', timeout: 5000, maxHeaderLength: 4096 };
@@ -163,6 +166,8 @@ function applyServerOptions(server, options) {
   if (proxy) server[kProxyProtocol] = proxy;
   const share = readShare(options, 'options.shareAcrossThreads');
   if (share !== undefined) server[kShare] = share;
+  const socketOptions = normalizeSocketOptions(options);
+  if (socketOptions !== null) server[kSocketOptions] = socketOptions;
   checkCombination(server);
   if (!nodeHasBlockList && options.blockList) {
     // Node 22.13's check and message, and its public property.
@@ -177,8 +182,10 @@ function applyServerOptions(server, options) {
 // reusePort where the running Node does not know it) into `server`;
 // `options` is listen()'s first argument, whatever it is.
 function applyListenOptions(server, options) {
+  server[kSocketOptionsListen] = null;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) return;
   server[kShareListen] = readShare(options, 'options.shareAcrossThreads');
+  server[kSocketOptionsListen] = normalizeSocketOptions(options);
   const proxy = normalizeProxyProtocol(options.proxyProtocol, 'options.proxyProtocol');
   if (proxy) server[kProxyProtocol] = proxy;
   checkCombination(server);
@@ -215,6 +222,16 @@ function shareAcrossThreads(server) {
   return server[kShareListen] ?? server[kShare] ?? false;
 }
 
+// The socket options of `server`'s next TCP bind (lib/socket-options.js):
+// createServer()'s, each replaced by listen()'s of the same name; null when
+// there are none.
+function socketOptionsOf(server) {
+  const own = server[kSocketOptions];
+  const listen = server[kSocketOptionsListen];
+  if (own == null && listen == null) return null;
+  return { ...own, ...listen };
+}
+
 // Where `server` accepts: its own option, else the environment's, else auto.
 function acceptPlacement(server) {
   const own = server?.[kAcceptPlacement];
@@ -231,4 +248,5 @@ module.exports = {
   nodeHasReusePort,
   reusePortRequested,
   shareAcrossThreads,
+  socketOptionsOf,
 };

@@ -16,6 +16,9 @@ const net = require('net');
 const {
   BindErrorHandle,
   DEFAULT_IPV4_ADDR,
+  attachMoreHandles,
+  moreHandlesOf,
+  SocketOptionFailure,
   DEFAULT_IPV6_ADDR,
   admissionCounts,
   configureAdmission,
@@ -32,8 +35,12 @@ const {
   nodeHasBlockList,
   reusePortRequested,
   shareAcrossThreads,
+  socketOptionsOf,
 } = require('./options');
+const { bindSocketOptions, socketOptionError } = require('./socket-options');
 const { threadShareStats, trackLoad } = require('./share');
+const { systemdListenArgs } = require('./systemd');
+const { addressesListenArgs, listenOnMore, takeMoreAddresses } = require('./addresses');
 
 const NodeServer = net.Server;
 // Node's own setupListenHandle. rust-net/register installs rust-net's in its
@@ -67,7 +74,11 @@ const kNodeListen = Symbol.for('rust-net.node-listen');
 const nodeListen = NodeServer.prototype.listen[kNodeListen] ?? NodeServer.prototype.listen;
 function listen(...args) {
   applyListenOptions(this, args[0]);
-  return Reflect.apply(nodeListen, this, args);
+  // `systemd` becomes the passed socket's `fd` (lib/systemd.js).
+  const systemdArgs = systemdListenArgs(args);
+  // `addresses` becomes `host` (the first), the rest bound by _listen2.
+  const addressesArgs = addressesListenArgs(this, systemdArgs ?? args, shareAcrossThreads(this));
+  return Reflect.apply(nodeListen, this, addressesArgs ?? systemdArgs ?? args);
 }
 listen[kNodeListen] = nodeListen;
 Server.prototype.listen = listen;
@@ -77,7 +88,12 @@ Server.prototype.listen = listen;
 // sent by a cluster primary) is taken over so Rust accepts on it; any other
 // handle (a cluster round-robin handle) is used as Node would use it.
 function setupListenHandle(address, port, addressType, backlog, fd, flags) {
-  const bindOptions = { share: shareAcrossThreads(this), reusePort: reusePortRequested(this) };
+  const share = shareAcrossThreads(this);
+  const bindOptions = {
+    share,
+    reusePort: reusePortRequested(this),
+    socketOptions: bindSocketOptions(this, socketOptionsOf(this), !share),
+  };
   if (this._handle) {
     const handle = this._handle;
     const { listen } = handle;
@@ -101,6 +117,13 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     }
 
     if (rval === null) rval = createServerHandle(address, port, addressType, fd, flags, bindOptions);
+    if (rval instanceof SocketOptionFailure) {
+      // As Node reports a failed bind (an error on the next tick, the server
+      // not listening), with the system call that failed.
+      const error = socketOptionError(rval.err, rval.option, address, port);
+      process.nextTick(() => this.emit('error', error));
+      return;
+    }
     if (typeof rval === 'number') {
       this._handle = new BindErrorHandle(rval);
     } else {
@@ -116,11 +139,41 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
   const result = Reflect.apply(nodeSetupListenHandle, this,
                                [address, port, addressType, backlog, fd, flags]);
   if (bindOptions.share) trackLoad(this);
+  const more = takeMoreAddresses(this);
+  if (more !== null && this._handle !== null && rustHandles.has(this._handle)) {
+    const handles = listenOnMore(this, more, backlog, (moreAddress, boundPort) => {
+      const handle = createServerHandle(moreAddress, boundPort, net.isIP(moreAddress), undefined, flags, bindOptions);
+      if (handle instanceof SocketOptionFailure) {
+        return socketOptionError(handle.err, handle.option, moreAddress, boundPort);
+      }
+      if (typeof handle !== 'number') {
+        setPlacement(handle, acceptPlacement(this));
+        configureAdmission(handle, this, admissionOptions(this), !nodeHasBlockList && !!this.blockList);
+      }
+      return handle;
+    });
+    if (handles !== null) attachMoreHandles(this._handle, handles);
+  }
   return result;
 }
 Server.prototype._listen2 = setupListenHandle;
 
 setupListenHandle[kNodeListen2] = nodeSetupListenHandle;
+
+// Every address the server listens on: address() first, then those of
+// listen()'s `addresses` after the first (lib/addresses.js); [] when it is
+// not listening.
+function addresses() {
+  if (!this._handle) return [];
+  const list = [this.address()];
+  for (const handle of moreHandlesOf(this._handle)) {
+    const out = {};
+    const err = handle.getsockname(out);
+    if (err === 0) list.push(out);
+  }
+  return list;
+}
+Server.prototype.addresses = addresses;
 
 function createServer(options, connectionListener) {
   return new Server(options, connectionListener);
@@ -140,6 +193,7 @@ function admissionStats(server) {
 
 module.exports = {
   Server,
+  addresses,
   admissionStats,
   createServer,
   isRustServer,

@@ -10,6 +10,8 @@
 //! - [`admission`]: the blockList and PROXY protocol applied to descriptors
 //!   (the rules themselves are the sans-IO `rust-net-admission` crate), and
 //!   the option and result objects JavaScript sees of them.
+//! - [`bind`]: one TCP bind as JavaScript specifies it (address, flags,
+//!   socket options), checked and converted once.
 //! - [`errno`]: OS errors as the libuv error numbers Node formats, and the
 //!   libuv codes the addon reports itself (`UV_EIO`, `UV_EBADF`, ...).
 //! - [`fast_call`]: `listenerTake`, called once per batch, as a plain N-API
@@ -28,6 +30,11 @@
 //!   dispatched among them.
 //! - [`socket`]: creating, binding, adopting and accepting on sockets with
 //!   Node's options, in socket2 and libc.
+//! - [`sockopt`]: the socket options set on a TCP listening socket before
+//!   bind() (`deferAccept`, `keepAliveInterval`, raw `socketOptions`, ...),
+//!   which accepted connections inherit.
+//! - [`systemd`]: the check a descriptor passed by systemd socket
+//!   activation passes before `listen({ systemd })` takes it.
 //! - `test_hooks`: functions only the test build exports (cargo feature
 //!   `test-hooks`).
 //!
@@ -42,6 +49,7 @@
 
 mod acceptor;
 mod admission;
+mod bind;
 mod errno;
 mod fast_call;
 mod listener;
@@ -50,6 +58,8 @@ mod reserve;
 mod runtime;
 mod share;
 mod socket;
+mod sockopt;
+mod systemd;
 #[cfg(feature = "test-hooks")]
 // The hooks are reached only through napi-rs's registration, which is not
 // compiled into `cargo test`'s harness, so there they look unused.
@@ -122,38 +132,20 @@ pub fn listener_create() -> u32 {
     })
 }
 
-/// Creates and binds a TCP socket. `ipv6` selects the address family of the
-/// literal, as Node's `bind` vs `bind6`.
+/// Creates and binds a TCP socket as `spec` says (address, port, flags,
+/// socket options; shared across threads when it names the caller's
+/// thread). Returns 0 or a libuv errno; `listenerFailedOption` says whether
+/// a socket option was the cause.
 #[napi(catch_unwind)]
-pub fn listener_bind_tcp(
-    id: u32,
-    address: String,
-    port: u32,
-    ipv6: bool,
-    ipv6_only: bool,
-    reuse_port: bool,
-) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| {
-        l.bind_tcp(address, port, ipv6, ipv6_only, reuse_port)
-    })
+pub fn listener_bind_tcp(id: u32, spec: bind::TcpBindSpec) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| l.bind_tcp(spec))
 }
 
-/// As `listenerBindTcp`, shared across threads (`shareAcrossThreads`): joins
-/// the group of servers of this process bound there, or starts one.
-/// `thread_id` is the calling thread's `threadId`, for the statistics.
+/// The socket option (as named in JavaScript) whose `setsockopt` failed
+/// listener `id`'s bind, or null.
 #[napi(catch_unwind)]
-pub fn listener_share_tcp(
-    id: u32,
-    address: String,
-    port: u32,
-    ipv6: bool,
-    ipv6_only: bool,
-    reuse_port: bool,
-    thread_id: u32,
-) -> i32 {
-    with_listener(id, errno::UV_EINVAL, |l| {
-        l.share_tcp(address, port, ipv6, ipv6_only, reuse_port, thread_id)
-    })
+pub fn listener_failed_option(id: u32) -> Option<&'static str> {
+    with_listener(id, None, |l| l.failed_option())
 }
 
 /// As `listenerBindPipe`, shared across threads.
@@ -339,6 +331,13 @@ pub fn listener_admission_counts(id: u32) -> std::collections::HashMap<String, u
 #[napi(catch_unwind)]
 pub fn dup(fd: i32) -> i32 {
     socket::duplicate(fd).unwrap_or_else(|code| code)
+}
+
+/// Checks a descriptor systemd passed (`listen({ systemd })`): null when it
+/// is a listening stream socket (now close-on-exec), else why not.
+#[napi(catch_unwind)]
+pub fn systemd_check(fd: i32) -> Option<String> {
+    systemd::check(fd).err().map(systemd::Unfit::reason)
 }
 
 /// Closes descriptors that JavaScript received but could not wrap.

@@ -18,6 +18,7 @@ use napi::CleanupEnvHook;
 use crate::acceptor::Acceptor;
 use crate::admission::info::{AdmissionOptions, ProxyHeader, RejectionInfo};
 use crate::admission::Admission;
+use crate::bind::{TcpBind, TcpBindSpec};
 use crate::placement::event_loop::LoopPoll;
 use crate::placement::{self, runtime_thread, AcceptPlacement, Placement};
 use crate::socket::{self, Bound, Kind};
@@ -52,6 +53,8 @@ pub struct Listener {
     /// Its seat in a group of servers sharing one socket across threads
     /// (`shareAcrossThreads`), instead of a socket of its own.
     share: Option<Arc<crate::share::Seat>>,
+    /// The socket option the kernel refused when binding failed.
+    failed_option: Option<&'static str>,
 }
 
 impl Listener {
@@ -66,25 +69,31 @@ impl Listener {
         }
     }
 
-    /// Creates and binds a TCP socket. `ipv6` selects the address family of
-    /// the literal, as Node's `bind` vs `bind6`.
-    pub fn bind_tcp(
-        &mut self,
-        address: String,
-        port: u32,
-        ipv6: bool,
-        ipv6_only: bool,
-        reuse_port: bool,
-    ) -> i32 {
+    /// Creates and binds a TCP socket as `spec` says — shared across
+    /// threads when it names the caller's thread (see
+    /// [`Listener::share_tcp`]). A socket option the kernel refused is
+    /// remembered for [`Listener::failed_option`].
+    pub fn bind_tcp(&mut self, spec: TcpBindSpec) -> i32 {
         if self.kind.is_some() {
             return errno::UV_EINVAL;
         }
-        let Ok(port) = u16::try_from(port) else {
-            return errno::UV_EINVAL;
-        };
-        self.set_bound(socket::bind_tcp(
-            &address, port, ipv6, ipv6_only, reuse_port,
-        ))
+        let result = TcpBind::try_from(spec).and_then(|bind| match bind.share_thread_id {
+            Some(thread_id) => self.share_tcp(&bind, thread_id),
+            None => socket::bind_tcp(&bind).map(|bound| self.set_bound(Ok(bound))),
+        });
+        match result {
+            Ok(code) => code,
+            Err(err) => {
+                self.failed_option = err.option;
+                err.code
+            }
+        }
+    }
+
+    /// The socket option whose `setsockopt` failed the last bind, if that
+    /// is why it failed.
+    pub fn failed_option(&self) -> Option<&'static str> {
+        self.failed_option
     }
 
     /// Creates a Unix domain socket bound at `name` (abstract if it starts

@@ -14,6 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
+use crate::bind::{BindError, TcpBind};
 use crate::errno::{last_uv_code, uv_code, UV_EINVAL};
 
 /// What kind of stream socket a listener is: Node gives TCP and pipe servers
@@ -81,19 +82,18 @@ fn interface_index(name: &str) -> u32 {
     unsafe { libc::if_nametoindex(name.as_ptr()) }
 }
 
-/// Creates a TCP socket bound to `address:port`, as `uv_tcp_bind` does:
+/// Creates a TCP socket bound as `bind` says, as `uv_tcp_bind` does:
 /// SO_REUSEADDR always, IPV6_V6ONLY set explicitly on IPv6 sockets,
 /// SO_REUSEPORT when asked (Node 22.12+'s `reusePort`), and `EADDRINUSE`
-/// deferred to `listen()`.
-pub fn bind_tcp(
-    address: &str,
-    port: u16,
-    ipv6: bool,
-    ipv6_only: bool,
-    reuse_port: bool,
-) -> Result<Bound, i32> {
-    let addr = parse_ip(address, ipv6, port)?;
-    let domain = if ipv6 { Domain::IPV6 } else { Domain::IPV4 };
+/// deferred to `listen()`. rust-net's socket options (`bind.options`) are
+/// set between socket() and bind(); the socket is closed on any failure.
+pub fn bind_tcp(bind: &TcpBind) -> Result<Bound, BindError> {
+    let addr = parse_ip(&bind.address, bind.ipv6, bind.port)?;
+    let domain = if bind.ipv6 {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
     let socket = stream_socket(domain).map_err(|e| {
         // libuv maps "no IPv6 here" to EINVAL at bind time.
         if e.raw_os_error() == Some(libc::EAFNOSUPPORT) {
@@ -103,17 +103,20 @@ pub fn bind_tcp(
         }
     })?;
     socket.set_reuse_address(true).map_err(|e| uv_code(&e))?;
-    if ipv6 {
-        socket.set_only_v6(ipv6_only).map_err(|e| uv_code(&e))?;
+    if bind.ipv6 {
+        socket
+            .set_only_v6(bind.ipv6_only)
+            .map_err(|e| uv_code(&e))?;
     }
-    if reuse_port {
+    if bind.reuse_port {
         socket.set_reuse_port(true).map_err(|e| uv_code(&e))?;
     }
+    bind.options.apply(&socket, bind.ipv6)?;
     let delayed_error = match socket.bind(&addr) {
         Ok(()) => 0,
         Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => -libc::EADDRINUSE,
-        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => return Err(UV_EINVAL),
-        Err(e) => return Err(uv_code(&e)),
+        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => return Err(UV_EINVAL.into()),
+        Err(e) => return Err(uv_code(&e).into()),
     };
     Ok(Bound {
         socket,

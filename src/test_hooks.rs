@@ -8,7 +8,8 @@
 //! - `panicForTests()` panics inside an exported function, which must reach
 //!   JavaScript as a thrown Error;
 //! - `inspectSocket(fd)` reads a descriptor's options back from the OS, so
-//!   tests check what the kernel really has, not what rust-net meant to set.
+//!   tests check what the kernel really has, not what rust-net meant to set;
+//! - `getsockoptForTests(fd, level, name, len)` reads any one option.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -126,4 +127,28 @@ fn inspect(fd: RawFd) -> std::result::Result<SocketOptions, i32> {
         close_on_exec: fd_flags & libc::FD_CLOEXEC != 0,
         non_blocking: fl_flags & libc::O_NONBLOCK != 0,
     })
+}
+
+/// Test hook: `getsockopt(fd, level, name)` with a buffer of `len` bytes;
+/// the bytes the kernel wrote. Throws with the errno when it refuses.
+/// Tests read socket options back with it (lib/socket-options.js sets
+/// them), on listening and on accepted descriptors alike.
+#[napi(catch_unwind)]
+pub fn getsockopt_for_tests(fd: i32, level: i32, name: i32, len: u32) -> Result<Buffer> {
+    let mut value = vec![0u8; len as usize];
+    let mut value_len = libc::socklen_t::try_from(value.len())
+        .map_err(|_| Error::from_reason("getsockoptForTests: length"))?;
+    // SAFETY: the kernel writes at most `value_len` bytes into `value`,
+    // which we own; an invalid descriptor is an error, not undefined
+    // behaviour.
+    let rc =
+        unsafe { libc::getsockopt(fd, level, name, value.as_mut_ptr().cast(), &mut value_len) };
+    if rc != 0 {
+        let code = last_uv_code();
+        return Err(Error::from_reason(format!(
+            "getsockoptForTests: errno {code}"
+        )));
+    }
+    value.truncate(value_len as usize);
+    Ok(value.into())
 }

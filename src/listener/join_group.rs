@@ -4,6 +4,7 @@
 //! socket, and a queue-only acceptor the group's accept loop fills.
 
 use super::*;
+use crate::bind::{BindError, TcpBind};
 use crate::share::{self, Bind, Seat, LOAD_SLOTS};
 
 /// One member's counts, as `threadShareStats()` gives them.
@@ -53,25 +54,14 @@ impl Listener {
     }
 
     /// As [`Listener::bind_tcp`], but joins the group of servers sharing
-    /// `address:port` across threads, or starts one (see [`crate::share`]).
-    pub fn share_tcp(
+    /// the address across threads, or starts one (see [`crate::share`]).
+    pub(super) fn share_tcp(
         &mut self,
-        address: String,
-        port: u32,
-        ipv6: bool,
-        ipv6_only: bool,
-        reuse_port: bool,
+        bind: &TcpBind,
         thread_id: u32,
-    ) -> i32 {
-        if self.kind.is_some() {
-            return errno::UV_EINVAL;
-        }
-        let Ok(port) = u16::try_from(port) else {
-            return errno::UV_EINVAL;
-        };
-        self.set_shared(share::bind_tcp(
-            &address, port, ipv6, ipv6_only, reuse_port, thread_id,
-        ))
+    ) -> std::result::Result<i32, BindError> {
+        let bind = share::bind_tcp(bind, thread_id)?;
+        Ok(self.set_shared(Ok(bind)))
     }
 
     /// As [`Listener::bind_pipe`], shared across threads.

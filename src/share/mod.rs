@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::acceptor::Acceptor;
+use crate::bind::{BindError, TcpBind};
 use crate::placement::runtime_thread;
 use crate::socket::{self, Bound, Kind};
 use crate::{errno, runtime};
@@ -209,29 +210,23 @@ fn join(registry: &mut [Entry], key: &Key, thread_id: u32) -> Option<Arc<Seat>> 
     Some(Seat::new(Arc::clone(&entry.group), thread_id))
 }
 
-/// Binds a TCP socket shared across threads, or joins the group bound there.
+/// Binds a TCP socket shared across threads, or joins the group bound there
+/// (whose socket keeps the options its first member set).
 /// Port 0 always binds a new socket (on a free port, which other servers can
 /// then join).
-pub fn bind_tcp(
-    address: &str,
-    port: u16,
-    ipv6: bool,
-    ipv6_only: bool,
-    reuse_port: bool,
-    thread_id: u32,
-) -> Result<Bind, i32> {
+pub fn bind_tcp(bind: &TcpBind, thread_id: u32) -> Result<Bind, BindError> {
     let mut registry = registry();
-    if let Some(seat) =
-        tcp_key(address, port, ipv6, ipv6_only).and_then(|key| join(&mut registry, &key, thread_id))
+    if let Some(seat) = tcp_key(&bind.address, bind.port, bind.ipv6, bind.ipv6_only)
+        .and_then(|key| join(&mut registry, &key, thread_id))
     {
         return Ok(Bind::Seat(seat));
     }
-    let bound = socket::bind_tcp(address, port, ipv6, ipv6_only, reuse_port)?;
+    let bound = socket::bind_tcp(bind)?;
     let local = bound.socket.local_addr().ok().and_then(|a| a.as_socket());
     let Some(local) = local.filter(|_| bound.delayed_error == 0) else {
         return Ok(Bind::Plain(bound));
     };
-    let key = Key::Tcp(local.ip(), local.port(), ipv6 && ipv6_only);
+    let key = Key::Tcp(local.ip(), local.port(), bind.ipv6_only);
     let group = Group::new(bound, None);
     registry.push(Entry {
         key,
