@@ -71,8 +71,53 @@ export interface SocketOptions {
   socketOptions?: readonly RawSocketOption[];
 }
 
+/** `acceptRatePerAddress`: a token bucket per client address. */
+export interface AcceptRateOptions {
+  /** New connections per second an address may open on average (> 0). */
+  rate: number;
+  /** How many it may open at once after being quiet (integer ≥ 1; default `Math.ceil(rate)`). */
+  burst?: number;
+}
+
+/**
+ * Per-client limits, decided in Rust before JavaScript sees a connection
+ * (docs/overload.md). The client is the PROXY header's source with
+ * `proxyProtocol`, else the peer; addresses are grouped by prefix.
+ */
+export interface PeerLimitOptions {
+  /** At most this many open connections per client address (integer ≥ 1); the rest get `ERR_PEER_LIMIT`. */
+  maxConnectionsPerAddress?: number;
+  /** New connections per second per client address; the rest get `ERR_PEER_RATE`. */
+  acceptRatePerAddress?: AcceptRateOptions;
+  /** IPv4 addresses count together by this prefix length (1 to 32; default 32). */
+  perAddressIPv4Prefix?: number;
+  /** IPv6 addresses count together by this prefix length (1 to 128; default 64). */
+  perAddressIPv6Prefix?: number;
+  /**
+   * Load-aware accepting: stop taking connections from the kernel while the
+   * event loop has left a batch untaken for this many milliseconds (integer ≥ 1).
+   */
+  pauseAcceptAfter?: number;
+  /**
+   * While paused, reset the connections the kernel's accept queue holds
+   * beyond this many (integer ≥ 0), so clients retry elsewhere.
+   */
+  shedAbove?: number;
+}
+
+/** The message of the `diagnostics_channel` channels `rust-net:server:pause`, `:resume` and `:overflow`. */
+export interface LoadEventMessage {
+  server: Server;
+  /** The kernel's accept queue when it happened, or null where it cannot be read. */
+  queue: { length: number; limit: number } | null;
+  /** `resume`: connections shed during the pause. */
+  shed: number;
+  /** `resume`: how long the pause lasted, in milliseconds. */
+  pausedMs: number;
+}
+
 /** createServer() options: node:net's, and rust-net's own. */
-export interface ServerOpts extends net.ServerOpts, SocketOptions {
+export interface ServerOpts extends net.ServerOpts, SocketOptions, PeerLimitOptions {
   acceptPlacement?: AcceptPlacement;
   proxyProtocol?: ProxyProtocolOptions;
   /** Node 22.13's option, on every supported Node. */
@@ -98,7 +143,7 @@ declare module 'net' {
     addresses?(): AddressInfo[];
   }
 
-  interface ListenOptions extends SocketOptions {
+  interface ListenOptions extends SocketOptions, PeerLimitOptions {
     /** rust-net: read a PROXY protocol header (also through http/https/express under register). */
     proxyProtocol?: ProxyProtocolOptions;
     /** Node 22.12's option; rust-net gives it to Node 18 and 20 too. */
@@ -159,7 +204,8 @@ export interface ProxyHeader {
 /** A connection refused in Rust (`'connectionRejected'` event). */
 export interface ConnectionRejection {
   code: 'ERR_PEER_BLOCKED' | 'ERR_PROXY_HEADER_MISSING' | 'ERR_PROXY_HEADER_INVALID' |
-    'ERR_PROXY_HEADER_TIMEOUT' | 'ERR_PROXY_HEADER_TOO_LARGE' | 'ERR_PROXY_PEER_UNTRUSTED';
+    'ERR_PROXY_HEADER_TIMEOUT' | 'ERR_PROXY_HEADER_TOO_LARGE' | 'ERR_PROXY_PEER_UNTRUSTED' |
+    'ERR_PEER_LIMIT' | 'ERR_PEER_RATE';
   detail?: string;
   remoteAddress?: string;
   remotePort?: number;
@@ -255,3 +301,32 @@ export declare function proxyHeader(socket: unknown): ProxyHeader | null;
  * `direct`, and refusals by code; null when the server has neither option.
  */
 export declare function admissionStats(server: unknown): Record<string, number> | null;
+
+/** What `serverStats()` reports of a server's listening socket (docs/overload.md). */
+export interface ServerStats {
+  /** The kernel's accept queue (TCP on Linux; null elsewhere): connections waiting, and how many fit. */
+  acceptQueue: { length: number; limit: number } | null;
+  /** Connections taken from the kernel since listen(), refused ones included. */
+  accepted: number;
+  /** Connections refused in Rust, by code (`ERR_PEER_LIMIT`, `ERR_PEER_BLOCKED`, ...). */
+  rejected: Record<string, number>;
+  /** accept() failures (out of descriptors, and any other). */
+  acceptErrors: number;
+  /** Of those, for lack of descriptors (EMFILE, ENFILE). */
+  emfile: number;
+  /** Accepting is paused now because the event loop is behind (`pauseAcceptAfter`). */
+  paused: boolean;
+  /** How many times accepting paused for load. */
+  pauses: number;
+  /** How long it has been paused in all, in milliseconds. */
+  pausedMs: number;
+  /** Connections reset while paused (`shedAbove`). */
+  shed: number;
+}
+
+/**
+ * What `server`'s listening socket has seen since it started listening;
+ * null before `listen()`, after `close()`, for node:net's own servers and
+ * for servers sharing a socket across threads (see `threadShareStats()`).
+ */
+export declare function serverStats(server: unknown): ServerStats | null;

@@ -13,6 +13,9 @@
 //   said (servers with `proxyProtocol`), or null;
 // - `admissionStats(server)`: the connections admission counted, by what it
 //   did with them (proxied, refused by reason), or null;
+// - `serverStats(server)`: what a server's listening socket has seen —
+//   its kernel accept queue, connections accepted and refused by code,
+//   accept errors (docs/overload.md), or null;
 // - `threadShareStats(server)`: how a server listening with
 //   `shareAcrossThreads` shares its connections with the servers of other
 //   threads (null for any other server; docs/threads.md);
@@ -60,6 +63,7 @@ rustNet.isRustServer = impl.isRustServer;
 rustNet.proxyHeader = impl.proxyHeader;
 rustNet.admissionStats = impl.admissionStats;
 rustNet.threadShareStats = impl.threadShareStats;
+rustNet.serverStats = impl.serverStats;
 rustNet.native = native;
 
 module.exports = rustNet;

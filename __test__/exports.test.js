@@ -71,7 +71,7 @@ test('require(\'rust-net\') is node:net with Server and createServer replaced, a
       isNetServer,
       resolved: require.resolve('rust-net'),
     })));`]);
-  assert.deepStrictEqual(result.keys, [...result.own, 'isRustServer', 'proxyHeader', 'admissionStats', 'threadShareStats', 'native']);
+  assert.deepStrictEqual(result.keys, [...result.own, 'isRustServer', 'proxyHeader', 'admissionStats', 'threadShareStats', 'serverStats', 'native']);
   assert.deepStrictEqual(result.replaced.sort(), ['Server', 'createServer']);
   assert.deepStrictEqual(result.sameAsNet.sort(),
                          result.own.filter((k) => k !== 'Server' && k !== 'createServer').sort());
@@ -123,7 +123,7 @@ test('import from \'rust-net\': node:net\'s named exports, Server and createServ
         isRustServer === rustNet.isRustServer && native === true,
       nodeOwn: connect === net.connect && isIP === net.isIP,
       namespace: Object.keys(ns).sort(),
-      expected: [...names, 'admissionStats', 'default', 'isRustServer', 'native', 'proxyHeader', 'threadShareStats'].sort(),
+      expected: [...names, 'admissionStats', 'default', 'isRustServer', 'native', 'proxyHeader', 'serverStats', 'threadShareStats'].sort(),
       differ: names.filter((k) => ns[k] !== nodeNs[k]).sort(),
       inRust,
       isNetServer: createServer() instanceof net.Server && server instanceof net.Server,

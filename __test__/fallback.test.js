@@ -186,6 +186,10 @@ test('options only rust-net implements throw instead of being silently ignored',
       reusePort: attempt(listenWith({ reusePort: true })),
       reusePortNode: attempt(() => net.createServer().listen({ port: 0, host: '127.0.0.1', reusePort: true })),
       plainPort: attempt(() => rustNet.createServer().listen(0, '127.0.0.1')),
+      peerCreate: attempt(() => rustNet.createServer({ maxConnectionsPerAddress: 5 })),
+      rateListen: attempt(listenWith({ acceptRatePerAddress: { rate: 1 } })),
+      pauseCreate: attempt(() => rustNet.createServer({ pauseAcceptAfter: 50 })),
+      statsNull: rustNet.serverStats(rustNet.createServer()) === null,
     };
     console.log(JSON.stringify(out));
     // Servers closed before their host lookup finished still listen after it.
@@ -205,6 +209,10 @@ test('options only rust-net implements throw instead of being silently ignored',
     reusePort: nodeHasReusePort ? 'ok' : refused('reusePort'),
     reusePortNode: 'ok',
     plainPort: 'ok',
+    peerCreate: refused('maxConnectionsPerAddress'),
+    rateListen: refused('acceptRatePerAddress'),
+    pauseCreate: refused('pauseAcceptAfter'),
+    statsNull: true,
   });
 });
 

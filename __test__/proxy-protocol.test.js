@@ -293,10 +293,50 @@ test('one connection after another, each reusing the last one\'s descriptor, see
   }));
 });
 
-test('proxyProtocol with shareAcrossThreads throws ERR_INCOMPATIBLE_OPTION_PAIR', () => {
-  const proxyProtocol = { trusted: ['127.0.0.1'] };
-  assert.throws(() => rustNet.createServer({ proxyProtocol, shareAcrossThreads: true }),
-                { code: 'ERR_INCOMPATIBLE_OPTION_PAIR', name: 'TypeError' });
+// A server of `threadId`'s thread sharing its port across threads, with
+// proxyProtocol: it answers what it saw, as startServer's do.
+const SHARED_MEMBER = `
+const { parentPort, workerData, threadId } = require('worker_threads');
+const rn = require(${JSON.stringify(require('path').join(__dirname, '..'))});
+const s = rn.createServer({ proxyProtocol: { trusted: ['127.0.0.1'] }, shareAcrossThreads: true }, (c) => {
+  c.once('data', (d) => c.end(JSON.stringify({
+    thread: threadId, remote: [c.remoteAddress, c.remotePort], data: String(d), header: rn.proxyHeader(c) !== null,
+  })));
+});
+s.listen({ port: workerData.port, host: '127.0.0.1' }, () => parentPort.postMessage('listening'));
+parentPort.on('message', () => s.close(() => parentPort.postMessage('closed')));
+`;
+
+test('proxyProtocol with shareAcrossThreads: the group reads each header, whichever thread serves it', async () => {
+  const { Worker } = require('worker_threads');
+  const { once } = require('events');
+  const server = rustNet.createServer({ proxyProtocol: { trusted: ['127.0.0.1'] }, shareAcrossThreads: true }, (c) => {
+    c.once('data', (d) => c.end(JSON.stringify({
+      thread: 0, remote: [c.remoteAddress, c.remotePort], data: String(d), header: rustNet.proxyHeader(c) !== null,
+    })));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  const worker = new Worker(SHARED_MEMBER, { eval: true, workerData: { port } });
+  await once(worker, 'message');
+  const replies = [];
+  for (let i = 1; i <= 20; i++) {
+    const source = { address: `203.0.113.${i}`, port: 1000 + i };
+    const header = i % 2 ? v1(source, PUBLIC) : v2({ source, destination: PUBLIC });
+    replies.push(await exchange(port, [Buffer.concat([header, Buffer.from(`p${i}`)])]));
+  }
+  worker.postMessage('close');
+  await once(worker, 'message');
+  await worker.terminate();
+  await close(server);
+  assert.deepStrictEqual(replies.map((r) => [r.remote, r.data, r.header]),
+                         Array.from({ length: 20 }, (_, k) => [[`203.0.113.${k + 1}`, 1001 + k], `p${k + 1}`, true]));
+  // Dispatched to both threads (round-robin among idle members).
+  assert.deepStrictEqual(new Set(replies.map((r) => r.thread)).size, 2);
+});
+
+test('the per-client limits and load-aware accepting still refuse shareAcrossThreads', () => {
   const server = rustNet.createServer({ shareAcrossThreads: true });
-  assert.throws(() => server.listen({ port: 0, proxyProtocol }), { code: 'ERR_INCOMPATIBLE_OPTION_PAIR' });
+  assert.throws(() => server.listen({ port: 0, maxConnectionsPerAddress: 5 }), { code: 'ERR_INCOMPATIBLE_OPTION_PAIR' });
+  assert.doesNotThrow(() => rustNet.createServer({ proxyProtocol: { trusted: ['127.0.0.1'] }, shareAcrossThreads: true }));
 });

@@ -188,7 +188,7 @@ const EMFILE_CHILD = `
       for (const c of held.splice(0)) c.destroy();
       setTimeout(() => process.send({ released: true }), 50);
     } else if (m === 'report') {
-      process.send({ errors, held: global.heldCount });
+      process.send({ errors, held: global.heldCount, stats: impl.serverStats?.(server) ?? null });
       server.close(() => process.exit(0));
     }
   });
@@ -242,5 +242,11 @@ for (const which of ['rust-net', 'node:net']) {
     assert.deepStrictEqual(report.errors, []);
     assert.ok(report.held > 0 && report.held < 150, `held ${report.held}: some taken, the rest shed`);
     assert.strictEqual(reply, 'served');
+    if (which === 'rust-net') {
+      // serverStats() saw it: accept failed for lack of descriptors, with no
+      // 'error' event.
+      assert.ok(report.stats.emfile > 0, `serverStats: ${JSON.stringify(report.stats)}`);
+      assert.strictEqual(report.stats.acceptErrors, report.stats.emfile);
+    }
   });
 }

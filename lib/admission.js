@@ -1,13 +1,15 @@
 'use strict';
 
 // Admission, JavaScript's side. Rust decides which connections get in
-// (blockList, PROXY protocol: src/admission/); what is left for JavaScript:
+// (blockList, PROXY protocol, per-client limits: src/admission/); what is
+// left for JavaScript:
 // - the addresses a PROXY header gave, made the client handle's own, and
 //   proxyHeader(socket);
 // - 'connectionRejected' for the refusals Rust reports;
 // - on Node < 22.13, which has no blockList check of its own, that check in
 //   Node 22.13's place and order, where Rust cannot decide it;
-// - the Rust copy of server.blockList's rules, kept in step with it.
+// - the Rust copy of server.blockList's rules, kept in step with it;
+// - telling Rust when a connection the per-client limits count closes.
 
 const net = require('net');
 const { watchProperty } = require('./util');
@@ -92,20 +94,37 @@ function watchBlockList(server, listener) {
   return () => users.delete(sync);
 }
 
+// Makes the client handle tell Rust when it closes, so that its client's
+// open count (maxConnectionsPerAddress) goes down: from close() itself, which
+// every way a connection ends goes through (destroy, Node's maxConnections
+// drop, a refusal here), while the descriptor is still open — its number
+// cannot have been reused yet.
+function countClose(clientHandle, listener, fd) {
+  clientHandle.close = function close(...args) {
+    delete this.close;
+    listener.peerClosed(fd);
+    return Reflect.apply(this.close, this, args);
+  };
+}
+
 // One listening handle's admission: configured before it listens, consulted
 // for each batch of connections Rust hands over.
 class Admission {
   // `options`: lib/options.js admissionOptions(), or null for none in Rust;
-  // `checkInJs`: whether this Node needs the blockList checked here.
-  constructor(server, listener, options, checkInJs) {
+  // `checkInJs`: whether this Node needs the blockList checked here;
+  // `syncBlockList`: whether Rust keeps a copy of it (not for a server
+  // sharing its socket across threads: its group leaves it to JavaScript).
+  constructor(server, listener, options, checkInJs, syncBlockList = true) {
     if (options !== null) listener.configureAdmission(options);
     this.server = server;
     this.listener = listener;
     this.proxy = options?.proxy != null;
     this.report = options?.report === true;
+    // Per-client limits count each connection open until its handle closes.
+    this.countsCloses = options?.peers != null;
     this.checkInJs = checkInJs;
     this.proxied = null;
-    this.unwatch = server.blockList && typeof server.blockList.rules !== 'undefined' ?
+    this.unwatch = syncBlockList && server.blockList && typeof server.blockList.rules !== 'undefined' ?
       watchBlockList(server, listener) : null;
   }
 
@@ -119,8 +138,10 @@ class Admission {
   }
 
   // Whether connection `index` (0-based in the batch), opened as
-  // `clientHandle`, is let in; its PROXY header's addresses become its own.
-  admit(clientHandle, index) {
+  // `clientHandle` on descriptor `fd`, is let in; its PROXY header's
+  // addresses become its own.
+  admit(clientHandle, index, fd) {
+    if (this.countsCloses) countClose(clientHandle, this.listener, fd);
     const header = this.proxied?.[index];
     if (header) applyProxyHeader(clientHandle, header);
     return !(this.checkInJs && blockedInJs(this.server, clientHandle));

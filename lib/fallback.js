@@ -28,6 +28,11 @@ const nodeHasBlockList = (() => {
 })();
 const nodeHasReusePort = TCPConstants.UV_TCP_REUSEPORT !== undefined;
 
+// The per-client limits (lib/options.js PEER_OPTIONS) and load-aware
+// accepting: decided in Rust only.
+const RUST_ONLY_OPTIONS = ['maxConnectionsPerAddress', 'acceptRatePerAddress', 'perAddressIPv4Prefix',
+                      'perAddressIPv6Prefix', 'pauseAcceptAfter', 'shedAbove'];
+
 let missingReason = 'the native binary did not load';
 
 function nativeMissing(option, where) {
@@ -44,6 +49,7 @@ function checkServerOptions(options) {
   if (options === null || typeof options !== 'object') return;
   if (options.proxyProtocol) throw nativeMissing('proxyProtocol', 'createServer()');
   if (options.shareAcrossThreads) throw nativeMissing('shareAcrossThreads', 'createServer()');
+  for (const key of RUST_ONLY_OPTIONS) if (options[key] !== undefined) throw nativeMissing(key, 'createServer()');
   if (options.blockList != null && !nodeHasBlockList) throw nativeMissing('blockList', 'createServer()');
   checkSocketOptions(options, 'createServer()');
 }
@@ -59,6 +65,7 @@ function checkListenOptions(options) {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) return;
   if (options.proxyProtocol) throw nativeMissing('proxyProtocol', 'listen()');
   if (options.shareAcrossThreads) throw nativeMissing('shareAcrossThreads', 'listen()');
+  for (const key of RUST_ONLY_OPTIONS) if (options[key] !== undefined) throw nativeMissing(key, 'listen()');
   if (options.reusePort && !nodeHasReusePort) throw nativeMissing('reusePort', 'listen()');
   checkSocketOptions(options, 'listen()');
   if (options.systemd !== undefined && options.systemd !== false) throw nativeMissing('systemd', 'listen()');
@@ -101,6 +108,11 @@ function admissionStats() {
   return null;
 }
 
+// Nor counts anything of its listening sockets.
+function serverStats() {
+  return null;
+}
+
 // Nor shares a socket across threads (the option throws above).
 function threadShareStats() {
   return null;
@@ -116,6 +128,7 @@ module.exports = {
   createServer,
   isRustServer,
   proxyHeader,
+  serverStats,
   setMissingReason,
   threadShareStats,
 };

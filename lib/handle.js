@@ -14,6 +14,7 @@
 const { Admission } = require('./admission');
 const { PresetTCP, startDelivery } = require('./socket-options');
 const { Listener } = require('./listener');
+const { LoadEvents } = require('./overload');
 const { bindPipe } = require('./pipe');
 const { TCP, TCPConstants, Pipe, PipeConstants } = require('./wraps');
 
@@ -29,6 +30,7 @@ const kPresetDelay = Symbol('rust-net.presetDelay');
 // The handles of the server's other addresses (lib/addresses.js), closed,
 // ref()'d and unref()'d with this one.
 const kMore = Symbol('rust-net.more');
+const kLoadEvents = Symbol('rust-net.loadEvents');
 
 const UV_EINVAL = -22;
 const UV_EEXIST = -17;
@@ -61,6 +63,7 @@ function onconnectionBatch(handle) {
   let count;
   do {
     count = listener.take();
+    handle[kLoadEvents]?.publish();
     admission?.startBatch();
     const error = batch[0];
     if (error !== 0) {
@@ -89,7 +92,7 @@ function onconnectionBatch(handle) {
         continue;
       }
       claimed[0] = i;
-      if (admission !== undefined && !admission.admit(clientHandle, i - 1)) {
+      if (admission !== undefined && !admission.admit(clientHandle, i - 1, batch[i])) {
         clientHandle.close();
         continue;
       }
@@ -110,15 +113,29 @@ function onconnectionBatch(handle) {
 }
 
 // Applies `options` (lib/options.js admissionOptions) to a Rust handle
-// before it listens.
-function configureAdmission(handle, server, options, checkInJs) {
+// before it listens; `syncBlockList`: keep Rust's copy of the blockList.
+function configureAdmission(handle, server, options, checkInJs, syncBlockList = true) {
   if (!isRustHandle(handle) || (options === null && !checkInJs)) return;
-  handle[kAdmission] = new Admission(server, handle[kListener], options, checkInJs);
+  handle[kAdmission] = new Admission(server, handle[kListener], options, checkInJs, syncBlockList);
+}
+
+// Sets load-aware accepting (lib/options.js overloadOptions, or null for
+// none) on a Rust handle before it listens.
+function configureOverload(handle, server, options) {
+  if (!isRustHandle(handle) || options === null) return;
+  handle[kListener].configureOverload(options);
+  handle[kLoadEvents] = new LoadEvents(server, handle[kListener]);
 }
 
 // Connections counted by what admission did with them.
 function admissionCounts(handle) {
   return isRustHandle(handle) ? handle[kListener].admissionCounts() : null;
+}
+
+// What a listening Rust handle's accept loop counted (serverStats()), or
+// null for any other handle.
+function statsOf(handle) {
+  return isRustHandle(handle) && !handle[kClosed] ? handle[kListener].stats() : null;
 }
 
 // The methods installed on a wrap that Rust listens for. Each keeps the
@@ -324,6 +341,7 @@ module.exports = {
   SocketOptionFailure,
   admissionCounts,
   configureAdmission,
+  configureOverload,
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
   createServerHandle,
@@ -331,5 +349,6 @@ module.exports = {
   setPlacement,
   shareLoadOf,
   shareStatsOf,
+  statsOf,
   takeOverHandle,
 };

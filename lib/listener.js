@@ -99,7 +99,17 @@ class Listener {
 
   takeRejections() { return native.listenerTakeRejections(this.id); }
 
+  peerClosed(fd) { native.listenerPeerClosed(this.id, fd); }
+
   admissionCounts() { return native.listenerAdmissionCounts(this.id); }
+
+  // Load-aware accepting (pauseAcceptAfter, shedAbove): src/acceptor/overload.rs.
+  configureOverload(options) { native.listenerConfigureOverload(this.id, options); }
+
+  takeLoadEvents() { return native.listenerTakeLoadEvents(this.id); }
+
+  // serverStats()'s figures (src/listener/stats.rs), or null.
+  stats() { return native.listenerStats(this.id); }
 
   static dup(fd) { return native.dup(fd); }
 

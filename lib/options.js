@@ -29,6 +29,8 @@ const nodeHasReusePort = TCPConstants.UV_TCP_REUSEPORT !== undefined;
 
 const PROXY_DEFAULTS = { untrusted: 'pass', missingHeader: 'reject', timeout: 5000, maxHeaderLength: 4096 };
 const kShare = Symbol('rust-net.shareAcrossThreads');
+const kPeerLimits = Symbol('rust-net.peerLimits');
+const kOverload = Symbol('rust-net.overload');
 const kShareListen = Symbol('rust-net.shareAcrossThreads.listen');
 
 const PLACEMENTS = ['auto', 'runtime', 'event-loop'];
@@ -143,12 +145,129 @@ function normalizeProxyProtocol(value, name) {
   };
 }
 
-// Node's ERR_INCOMPATIBLE_OPTION_PAIR, for proxyProtocol with
-// shareAcrossThreads (the header's addresses would not follow a connection
-// to another thread yet).
+// --- Per-client limits (docs/overload.md) ---
+
+const INT32_MAX = 2 ** 31 - 1;
+
+// A number as Node's ERR_OUT_OF_RANGE shows the one it received: integers
+// beyond 2 ** 32 grouped by threes with underscores, -0 as -0.
+function shownNumber(value) {
+  if (Object.is(value, -0)) return '-0';
+  const text = String(value);
+  if (!Number.isInteger(value) || Math.abs(value) <= 2 ** 32) return text;
+  const sign = value < 0 ? '-' : '';
+  const digits = text.slice(sign.length);
+  const head = digits.length % 3 || 3;
+  const groups = [digits.slice(0, head)];
+  for (let i = head; i < digits.length; i += 3) groups.push(digits.slice(i, i + 3));
+  return sign + groups.join('_');
+}
+
+// Node's ERR_OUT_OF_RANGE RangeError, worded as its validators word it.
+function outOfRange(name, range, value) {
+  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shownNumber(value)}`);
+  err.code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+// An integer option from `min` to `max`, as Node's validateInteger checks.
+function readInteger(value, name, min, max) {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+  if (value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value);
+  return value;
+}
+
+const PEER_OPTIONS = ['maxConnectionsPerAddress', 'acceptRatePerAddress', 'perAddressIPv4Prefix',
+                      'perAddressIPv6Prefix'];
+
+// maxConnectionsPerAddress, acceptRatePerAddress ({ rate, burst }) and the
+// prefixes addresses are grouped by, of createServer() or listen(), merged
+// over `previous` (listen()'s win); undefined when none is set.
+function normalizePeerLimits(options, previous) {
+  if (!PEER_OPTIONS.some((key) => options[key] !== undefined)) return previous;
+  const limits = { ...previous };
+  if (options.maxConnectionsPerAddress !== undefined) {
+    limits.maxConnections = readInteger(options.maxConnectionsPerAddress, 'options.maxConnectionsPerAddress',
+                                        1, INT32_MAX);
+  }
+  const rate = options.acceptRatePerAddress;
+  if (rate !== undefined) {
+    const name = 'options.acceptRatePerAddress';
+    if (rate === null || typeof rate !== 'object' || Array.isArray(rate)) {
+      throw invalidArgType(name, 'an object such as { rate: 10, burst: 20 }', rate);
+    }
+    if (typeof rate.rate !== 'number') throw invalidArgType(`${name}.rate`, 'of type number', rate.rate);
+    if (!(rate.rate > 0 && rate.rate <= 1e9)) throw outOfRange(`${name}.rate`, '> 0 && <= 1000000000', rate.rate);
+    limits.rate = rate.rate;
+    limits.burst = rate.burst === undefined ?
+      Math.max(1, Math.ceil(rate.rate)) : readInteger(rate.burst, `${name}.burst`, 1, INT32_MAX);
+  }
+  if (options.perAddressIPv4Prefix !== undefined) {
+    limits.ipv4Prefix = readInteger(options.perAddressIPv4Prefix, 'options.perAddressIPv4Prefix', 1, 32);
+  }
+  if (options.perAddressIPv6Prefix !== undefined) {
+    limits.ipv6Prefix = readInteger(options.perAddressIPv6Prefix, 'options.perAddressIPv6Prefix', 1, 128);
+  }
+  return limits;
+}
+
+// The per-client limits for Rust (PeerLimitOptions in src/admission/peers.rs),
+// or undefined when there are none: prefixes alone limit nothing.
+function peerLimitOptions(server) {
+  const limits = server[kPeerLimits];
+  if (limits?.maxConnections === undefined && limits?.rate === undefined) return undefined;
+  return {
+    maxConnections: limits.maxConnections,
+    rate: limits.rate,
+    burst: limits.burst,
+    ipv4Prefix: limits.ipv4Prefix ?? 32,
+    ipv6Prefix: limits.ipv6Prefix ?? 64,
+  };
+}
+
+// --- Load-aware accepting (docs/overload.md) ---
+
+// pauseAcceptAfter when only shedAbove is given: a batch the event loop has
+// left untaken for 100 ms (chosen, not measured: see docs/overload.md).
+const DEFAULT_PAUSE_AFTER = 100;
+
+// pauseAcceptAfter (ms) and shedAbove of createServer() or listen(), merged
+// over `previous` (listen()'s win); undefined when neither is set.
+function normalizeOverload(options, previous) {
+  if (options.pauseAcceptAfter === undefined && options.shedAbove === undefined) return previous;
+  const next = { ...previous };
+  if (options.pauseAcceptAfter !== undefined) {
+    next.pauseAfterMs = readInteger(options.pauseAcceptAfter, 'options.pauseAcceptAfter', 1, INT32_MAX);
+  }
+  if (options.shedAbove !== undefined) {
+    next.shedAbove = readInteger(options.shedAbove, 'options.shedAbove', 0, INT32_MAX);
+  }
+  return next;
+}
+
+// Load-aware accepting for Rust (OverloadOptions in src/acceptor/overload.rs),
+// or null when the server has none.
+function overloadOptions(server) {
+  const overload = server[kOverload];
+  if (overload === undefined) return null;
+  return { pauseAfterMs: overload.pauseAfterMs ?? DEFAULT_PAUSE_AFTER, shedAbove: overload.shedAbove };
+}
+
+// Node's ERR_INCOMPATIBLE_OPTION_PAIR, for the per-client limits or
+// load-aware accepting with shareAcrossThreads (a shared group accepts for
+// servers of several threads: their counts would not follow a connection to
+// its thread yet).
 function checkCombination(server) {
-  if (server[kProxyProtocol] && (server[kShareListen] ?? server[kShare])) {
-    const err = new TypeError('Option "proxyProtocol" cannot be used in combination with option "shareAcrossThreads"');
+  const shared = server[kShareListen] ?? server[kShare];
+  const limits = server[kPeerLimits];
+  const overload = server[kOverload];
+  const first = limits?.maxConnections !== undefined ? 'maxConnectionsPerAddress' :
+    limits?.rate !== undefined ? 'acceptRatePerAddress' :
+    overload?.pauseAfterMs !== undefined ? 'pauseAcceptAfter' :
+    overload !== undefined ? 'shedAbove' : null;
+  if (first && shared) {
+    const err = new TypeError(`Option "${first}" cannot be used in combination with option "shareAcrossThreads"`);
     err.code = 'ERR_INCOMPATIBLE_OPTION_PAIR';
     throw err;
   }
@@ -168,6 +287,8 @@ function applyServerOptions(server, options) {
   if (share !== undefined) server[kShare] = share;
   const socketOptions = normalizeSocketOptions(options);
   if (socketOptions !== null) server[kSocketOptions] = socketOptions;
+  server[kPeerLimits] = normalizePeerLimits(options, undefined);
+  server[kOverload] = normalizeOverload(options, undefined);
   checkCombination(server);
   if (!nodeHasBlockList && options.blockList) {
     // Node 22.13's check and message, and its public property.
@@ -188,6 +309,8 @@ function applyListenOptions(server, options) {
   server[kSocketOptionsListen] = normalizeSocketOptions(options);
   const proxy = normalizeProxyProtocol(options.proxyProtocol, 'options.proxyProtocol');
   if (proxy) server[kProxyProtocol] = proxy;
+  server[kPeerLimits] = normalizePeerLimits(options, server[kPeerLimits]);
+  server[kOverload] = normalizeOverload(options, server[kOverload]);
   checkCombination(server);
   if (!nodeHasReusePort) {
     server[kReusePort] = options.reusePort === true;
@@ -203,13 +326,24 @@ function applyListenOptions(server, options) {
 function admissionOptions(server) {
   const proxy = server[kProxyProtocol] ?? null;
   const blockList = server.blockList instanceof net.BlockList ? server.blockList : null;
-  if (!proxy && !blockList) return null;
+  const peers = peerLimitOptions(server);
+  if (!proxy && !blockList && !peers) return null;
   // Absent members are undefined, not null: Rust reads them as options.
   return {
     blockRules: blockList && server.maxConnections == null ? blockList.rules : undefined,
     proxy: proxy ?? undefined,
     report: server.listenerCount('connectionRejected') > 0,
+    peers,
   };
+}
+
+// The admission of a server sharing its socket across threads, for Rust:
+// only proxyProtocol (the group reads headers before dispatch; the
+// blockList stays JavaScript's there), or null.
+function sharedAdmissionOptions(server) {
+  const proxy = server[kProxyProtocol];
+  if (!proxy) return null;
+  return { proxy, report: server.listenerCount('connectionRejected') > 0 };
 }
 
 // Whether listen() asked for SO_REUSEPORT on a Node that cannot say so.
@@ -239,6 +373,7 @@ function acceptPlacement(server) {
 }
 
 module.exports = {
+  PEER_OPTIONS,
   PLACEMENTS,
   acceptPlacement,
   admissionOptions,
@@ -246,7 +381,9 @@ module.exports = {
   applyServerOptions,
   nodeHasBlockList,
   nodeHasReusePort,
+  overloadOptions,
   reusePortRequested,
   shareAcrossThreads,
   socketOptionsOf,
+  sharedAdmissionOptions,
 };

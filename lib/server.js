@@ -22,6 +22,7 @@ const {
   DEFAULT_IPV6_ADDR,
   admissionCounts,
   configureAdmission,
+  configureOverload,
   createServerHandle,
   setPlacement,
   takeOverHandle,
@@ -33,14 +34,17 @@ const {
   applyListenOptions,
   applyServerOptions,
   nodeHasBlockList,
+  overloadOptions,
   reusePortRequested,
   shareAcrossThreads,
   socketOptionsOf,
+  sharedAdmissionOptions,
 } = require('./options');
 const { bindSocketOptions, socketOptionError } = require('./socket-options');
 const { threadShareStats, trackLoad } = require('./share');
 const { systemdListenArgs } = require('./systemd');
 const { addressesListenArgs, listenOnMore, takeMoreAddresses } = require('./addresses');
+const { serverStats } = require('./stats');
 
 const NodeServer = net.Server;
 // Node's own setupListenHandle. rust-net/register installs rust-net's in its
@@ -132,10 +136,12 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     }
   }
   setPlacement(this._handle, acceptPlacement(this));
-  // A group shared across threads admits in JavaScript (and Node 22.13+'s
-  // own blockList check); proxyProtocol cannot be combined with sharing.
-  configureAdmission(this._handle, this, bindOptions.share ? null : admissionOptions(this),
-                     !nodeHasBlockList && !!this.blockList);
+  // A group shared across threads reads PROXY headers in Rust, and leaves
+  // the blockList to JavaScript (and Node 22.13+'s own check).
+  configureAdmission(this._handle, this,
+                     bindOptions.share ? sharedAdmissionOptions(this) : admissionOptions(this),
+                     !nodeHasBlockList && !!this.blockList, !bindOptions.share);
+  configureOverload(this._handle, this, bindOptions.share ? null : overloadOptions(this));
   const result = Reflect.apply(nodeSetupListenHandle, this,
                                [address, port, addressType, backlog, fd, flags]);
   if (bindOptions.share) trackLoad(this);
@@ -199,6 +205,7 @@ module.exports = {
   isRustServer,
   listen,
   proxyHeader,
+  serverStats,
   setupListenHandle,
   threadShareStats,
 };

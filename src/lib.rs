@@ -6,8 +6,10 @@
 //!   accepts and JavaScript — the queue, the claim protocol that hands each
 //!   descriptor to exactly one owner, and admission of each accepted
 //!   connection ([`acceptor::Acceptor::admit`]), written once for both
-//!   placements.
-//! - [`admission`]: the blockList and PROXY protocol applied to descriptors
+//!   placements; what `serverStats()` counts (`acceptor::stats`) and
+//!   load-aware accepting (`acceptor::overload`).
+//! - [`admission`]: the blockList, PROXY protocol and per-client limits
+//!   applied to descriptors
 //!   (the rules themselves are the sans-IO `rust-net-admission` crate), and
 //!   the option and result objects JavaScript sees of them.
 //! - [`bind`]: one TCP bind as JavaScript specifies it (address, flags,
@@ -322,6 +324,35 @@ pub fn listener_take_rejections(id: u32) -> Vec<admission::info::RejectionInfo> 
 #[napi(catch_unwind)]
 pub fn listener_admission_counts(id: u32) -> std::collections::HashMap<String, u32> {
     with_listener(id, Default::default(), |l| l.admission_counts())
+}
+
+/// Client descriptor `fd` of listener `id` is closing: its client's open
+/// count goes down (`maxConnectionsPerAddress`). Called from the client
+/// handle's close(), before libuv closes the descriptor.
+#[napi(catch_unwind)]
+pub fn listener_peer_closed(id: u32, fd: i32) {
+    with_listener(id, (), |l| l.peer_closed(fd))
+}
+
+/// What listener `id` counted and its kernel accept queue, for
+/// `serverStats()`; null when it does not listen with a socket of its own.
+#[napi(catch_unwind)]
+pub fn listener_stats(id: u32) -> Option<listener::ServerStatsInfo> {
+    with_listener(id, None, |l| l.server_stats())
+}
+
+/// Sets listener `id`'s load-aware accepting (`pauseAcceptAfter`,
+/// `shedAbove`; before listen()).
+#[napi(catch_unwind)]
+pub fn listener_configure_overload(id: u32, options: acceptor::overload::OverloadOptions) {
+    with_listener(id, (), |l| l.configure_overload(&options))
+}
+
+/// Load-aware accepting's changes since the last call, for
+/// `diagnostics_channel`.
+#[napi(catch_unwind)]
+pub fn listener_take_load_events(id: u32) -> Vec<listener::LoadEventInfo> {
+    with_listener(id, Vec::new(), |l| l.take_load_events())
 }
 
 /// A close-on-exec duplicate of `fd` (the caller owns it), or a libuv errno.

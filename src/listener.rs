@@ -26,9 +26,11 @@ use crate::{errno, reserve, runtime};
 
 mod join_group;
 mod js;
+mod stats;
 pub use join_group::ThreadShareStats;
 pub use js::ConnectionCallback;
 use js::{set_referenced, wake_up, SharedInts, Wake};
+pub use stats::{LoadEventInfo, ServerStatsInfo};
 
 /// One listening socket: bound (or adopted), then listening and accepting.
 #[derive(Default)]
@@ -48,6 +50,8 @@ pub struct Listener {
     batch: Option<SharedInts>,
     /// blockList and PROXY protocol settings, set before listen().
     admission: Option<Arc<Admission>>,
+    /// Load-aware accepting (`pauseAcceptAfter`), set before listen().
+    overload: Option<crate::acceptor::overload::Overload>,
     /// The socket file a pipe server created, removed on close as libuv does.
     unlink_on_close: Option<PathBuf>,
     /// Its seat in a group of servers sharing one socket across threads
@@ -188,6 +192,8 @@ impl Listener {
             // admission): accepting on the event loop would refuse them
             // on the JavaScript thread.
             _ if self.admission.as_ref().is_some_and(|a| a.proxy.is_some()) => Placement::Runtime,
+            // Only an accept thread can pause while the event loop is busy.
+            _ if self.overload.is_some() => Placement::Runtime,
             None if self.admission.is_some() => Placement::Runtime,
             choice => choice.unwrap_or_else(placement::automatic),
         };
@@ -239,8 +245,11 @@ impl Listener {
             Ok(listening) => listening,
             Err(err) => return Ok(errno::uv_code(&err)),
         };
-        let acceptor =
-            Arc::new(Acceptor::new(listening, backlog).admitting(self.admission.clone()));
+        let acceptor = Arc::new(
+            Acceptor::new(listening, backlog)
+                .admitting(self.admission.clone())
+                .pacing(self.overload.take()),
+        );
 
         let (wake, notify) = wake_up(&onconnection)?;
 
@@ -424,6 +433,13 @@ impl Listener {
                 .map(RejectionInfo::from)
                 .collect()
         })
+    }
+
+    /// A client descriptor JavaScript owns is closing (per-client counts).
+    pub fn peer_closed(&self, fd: i32) {
+        if let Some(admission) = &self.admission {
+            admission.peer_closed(fd);
+        }
     }
 
     /// Connections counted by what admission did with them.

@@ -319,6 +319,15 @@ const TCP_STATE_LISTEN: u8 = 10;
 /// failure (bench/JOURNAL.md, experiment E1).
 #[cfg(target_os = "linux")]
 pub fn pending_connections(listener: RawFd) -> Option<usize> {
+    accept_queue(listener).and_then(|(length, _)| usize::try_from(length).ok())
+}
+
+/// A TCP listener's accept queue: how many connections wait in it
+/// (`tcpi_unacked`) and how many it may hold (`tcpi_sacked`: the backlog as
+/// the kernel applied it, capped by `net.core.somaxconn`); None when it is
+/// not a listening TCP socket.
+#[cfg(target_os = "linux")]
+pub fn accept_queue(listener: RawFd) -> Option<(u32, u32)> {
     // SAFETY: tcp_info is plain old data, valid when zeroed.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -336,13 +345,19 @@ pub fn pending_connections(listener: RawFd) -> Option<usize> {
     if rc != 0 || info.tcpi_state != TCP_STATE_LISTEN {
         return None;
     }
-    usize::try_from(info.tcpi_unacked).ok()
+    Some((info.tcpi_unacked, info.tcpi_sacked))
 }
 
 /// Elsewhere (macOS's TCP_CONNECTION_INFO has no accept-queue length) the
 /// kernel cannot say: the accept loop then lets accept() decide.
 #[cfg(not(target_os = "linux"))]
 pub fn pending_connections(_listener: RawFd) -> Option<usize> {
+    None
+}
+
+/// Elsewhere the accept queue cannot be read.
+#[cfg(not(target_os = "linux"))]
+pub fn accept_queue(_listener: RawFd) -> Option<(u32, u32)> {
     None
 }
 

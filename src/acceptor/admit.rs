@@ -31,12 +31,12 @@ impl Acceptor {
     /// delivered in the round that accepted it.
     pub fn admit(&self, queue: &mut Queue, conn: OwnedFd) -> Admitted {
         let Some(admission) = &self.admission else {
-            queue.push_accepted(conn);
+            queue.push_accepted(conn, None);
             return Admitted::Queued;
         };
         match admission.on_accept(conn) {
             Next::Deliver(conn) => {
-                queue.push_accepted(conn);
+                queue.push_accepted(conn, None);
                 Admitted::Queued
             }
             Next::Refused => Admitted::Refused {
@@ -45,7 +45,7 @@ impl Acceptor {
             Next::ReadHeader(conn, peer) => match header::try_now(conn, peer, admission) {
                 Ok(outcome) => match settle(admission, outcome, peer) {
                     Ok((conn, proxied)) => {
-                        queue.queue_proxied(conn, proxied);
+                        queue.push_accepted(conn, proxied);
                         Admitted::Queued
                     }
                     Err(report) => Admitted::Refused { report },
@@ -82,6 +82,13 @@ fn settle(
 ) -> Result<Delivery, bool> {
     match outcome {
         Outcome::Deliver(conn, proxied) => {
+            // The client is who the header names, else the real peer.
+            let client = proxied
+                .as_ref()
+                .filter(|p| !p.header.uses_real_addresses())
+                .and_then(|p| p.header.source())
+                .or(peer);
+            let conn = admission.limit(conn, client)?;
             admission.count(if proxied.is_some() {
                 "proxied"
             } else {

@@ -35,7 +35,9 @@
 //! takes it, so it is never contended.
 
 mod admit;
+pub mod overload;
 mod state;
+pub mod stats;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
@@ -50,7 +52,7 @@ use crate::errno::uv_code;
 use crate::socket;
 
 pub use admit::Admitted;
-pub use state::{Queue, State};
+pub use state::{Held, Queue, State, Withdrawn};
 
 /// At most this many accepts before JavaScript is told, so a connection
 /// storm is delivered in steady batches rather than one huge one.
@@ -138,8 +140,9 @@ pub fn accept_one(fd: RawFd) -> Accepted {
 pub trait Route: Send + Sync {
     /// Called with the accepting listener's state locked, with its `ready`
     /// (the route's holding queue: its length throttles accepting) and
-    /// `error` (an accept error the route passes on).
-    fn route(&self, ready: &mut Vec<OwnedFd>, error: &mut i32, conn: OwnedFd);
+    /// `error` (an accept error the route passes on); `proxied` is what the
+    /// connection's PROXY header said.
+    fn route(&self, held: Held<'_>, error: &mut i32, conn: OwnedFd, proxied: Option<Box<Proxied>>);
 }
 
 /// The state one listening server shares between JavaScript and whatever
@@ -152,6 +155,10 @@ pub struct Acceptor {
     claimed: AtomicPtr<i32>,
     /// The blockList and PROXY protocol settings, when the server has any.
     admission: Option<Arc<Admission>>,
+    /// Connections accepted and accept errors, for `serverStats()`.
+    counters: stats::Counters,
+    /// Load-aware accepting (`pauseAcceptAfter`), when the server has it.
+    overload: Option<overload::Overload>,
 }
 
 impl Acceptor {
@@ -164,12 +171,20 @@ impl Acceptor {
             state: Mutex::new(State::new(listener, backlog)),
             claimed: AtomicPtr::new(std::ptr::null_mut()),
             admission: None,
+            counters: stats::Counters::default(),
+            overload: None,
         }
     }
 
     /// The same acceptor, deciding admission with `admission`.
     pub fn admitting(mut self, admission: Option<Arc<Admission>>) -> Self {
         self.admission = admission;
+        self
+    }
+
+    /// The same acceptor, pausing for load as `overload` says.
+    pub fn pacing(mut self, overload: Option<overload::Overload>) -> Self {
+        self.overload = overload;
         self
     }
 
@@ -186,7 +201,7 @@ impl Acceptor {
             // Closed meanwhile: the connection goes with the server.
             return false;
         }
-        state.queue_proxied(conn, proxied);
+        state.push_accepted(conn, proxied);
         state.mark_notified()
     }
 
@@ -237,7 +252,7 @@ impl Acceptor {
     /// the unclaimed rest of the current batch — without closing them, for a
     /// member of a shared listener that is leaving (see [`crate::share`]).
     /// The caller holds the state lock (`state`).
-    pub fn withdraw(&self, state: &mut State) -> Vec<OwnedFd> {
+    pub fn withdraw(&self, state: &mut State) -> Vec<Withdrawn> {
         self.reconcile(state);
         state.withdraw()
     }
@@ -298,6 +313,9 @@ impl Acceptor {
     /// it); JavaScript then claims it like the others.
     pub fn release(&self, index: usize) {
         let closed = self.lock().release(index);
+        if let (Some(admission), Some(fd)) = (&self.admission, &closed) {
+            admission.peer_closed(fd.as_raw_fd());
+        }
         // Closed outside the lock: it is a syscall.
         drop(closed);
     }

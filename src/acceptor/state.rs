@@ -12,6 +12,7 @@ use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::Waker;
+use std::time::Instant;
 
 use super::{Listening, Route};
 use crate::admission::Proxied;
@@ -26,6 +27,16 @@ pub struct State {
     queue: Queue,
 }
 
+/// A descriptor taken back from a queue, with what its PROXY header said.
+pub type Withdrawn = (OwnedFd, Option<Box<Proxied>>);
+
+/// A shared group's holding queue, as its dispatch sees it: the descriptors
+/// in order of acceptance, and what the PROXY headers of some said.
+pub struct Held<'a> {
+    pub fds: &'a mut Vec<OwnedFd>,
+    pub proxied: &'a mut HashMap<RawFd, Box<Proxied>>,
+}
+
 /// Everything but the socket, so that an accept loop can borrow the socket
 /// and fill the queue at once.
 pub struct Queue {
@@ -38,6 +49,9 @@ pub struct Queue {
     error: i32,
     /// A wake-up is on its way to JavaScript; do not send another.
     notified: bool,
+    /// When that wake-up was sent: how long JavaScript has left its batch
+    /// waiting (load-aware accepting, [`super::overload`]).
+    notified_at: Option<Instant>,
     /// The queue is full: accepting waits for JavaScript to drain it.
     throttled: bool,
     /// The runtime placement's task waker, so `close()` and a drain can
@@ -72,6 +86,7 @@ impl State {
                 in_flight: Vec::new(),
                 error: 0,
                 notified: false,
+                notified_at: None,
                 throttled: false,
                 waker: None,
                 counted_out: false,
@@ -114,24 +129,34 @@ impl DerefMut for State {
 }
 
 impl Queue {
-    /// Puts a descriptor at the back of this queue (a shared group's member
-    /// queue, filled by the group's dispatch).
-    pub fn enqueue(&mut self, conn: OwnedFd) {
-        self.ready.push(conn);
+    /// Puts a descriptor, with what its PROXY header said, at the back of
+    /// this queue (a shared group's member queue, filled by the group's
+    /// dispatch).
+    pub fn enqueue(&mut self, conn: OwnedFd, proxied: Option<Box<Proxied>>) {
+        self.queue_proxied(conn, proxied);
     }
 
-    /// Queues a newly accepted descriptor for JavaScript, or hands it to
-    /// the route of a shared listener: the one place accept loops deliver
-    /// to, so that a shared listener needs no accept loop of its own.
-    pub(super) fn push_accepted(&mut self, conn: OwnedFd) {
+    /// Queues a newly accepted descriptor (with what its PROXY header said)
+    /// for JavaScript, or hands it to the route of a shared listener: the
+    /// one place accept loops deliver to, so that a shared listener needs no
+    /// accept loop of its own.
+    pub(super) fn push_accepted(&mut self, conn: OwnedFd, proxied: Option<Box<Proxied>>) {
         match &self.route {
-            Some(route) => route.route(&mut self.ready, &mut self.error, conn),
-            None => self.ready.push(conn),
+            Some(route) => route.route(
+                Held {
+                    fds: &mut self.ready,
+                    proxied: &mut self.proxied,
+                },
+                &mut self.error,
+                conn,
+                proxied,
+            ),
+            None => self.queue_proxied(conn, proxied),
         }
     }
 
     /// Queues a connection with what its PROXY header said.
-    pub(super) fn queue_proxied(&mut self, conn: OwnedFd, proxied: Option<Box<Proxied>>) {
+    fn queue_proxied(&mut self, conn: OwnedFd, proxied: Option<Box<Proxied>>) {
         if let Some(proxied) = proxied {
             self.proxied.insert(conn.as_raw_fd(), proxied);
         }
@@ -178,7 +203,16 @@ impl Queue {
     /// Marks a wake-up as on its way; true when the caller must send it
     /// (none was on its way already).
     pub fn mark_notified(&mut self) -> bool {
-        !std::mem::replace(&mut self.notified, true)
+        let send = !std::mem::replace(&mut self.notified, true);
+        if send {
+            self.notified_at = Some(Instant::now());
+        }
+        send
+    }
+
+    /// Since when JavaScript has been told of a batch it has not taken.
+    pub fn untaken_since(&self) -> Option<Instant> {
+        self.notified_at.filter(|_| self.notified)
     }
 
     /// Reads and clears "the last round accepted all it counted".
@@ -221,8 +255,14 @@ impl Queue {
 
     /// For a shared group's dispatch: its holding queue and accept error,
     /// as [`Route::route`] gets them.
-    pub fn with_held<R>(&mut self, f: impl FnOnce(&mut Vec<OwnedFd>, &mut i32) -> R) -> R {
-        f(&mut self.ready, &mut self.error)
+    pub fn with_held<R>(&mut self, f: impl FnOnce(Held<'_>, &mut i32) -> R) -> R {
+        f(
+            Held {
+                fds: &mut self.ready,
+                proxied: &mut self.proxied,
+            },
+            &mut self.error,
+        )
     }
 
     /// How many descriptors JavaScript has been handed or will be and has
@@ -265,6 +305,7 @@ impl Queue {
             return 0;
         };
         self.notified = false;
+        self.notified_at = None;
         *error = std::mem::take(&mut self.error);
         let count = self.ready.len().min(fds.len());
         for (slot, fd) in fds.iter_mut().zip(&self.ready[..count]) {
@@ -296,10 +337,17 @@ impl Queue {
         self.in_flight.get_mut(index).and_then(Option::take)
     }
 
-    /// Takes back every queued descriptor (the batch must be reconciled
-    /// first), without closing them.
-    pub(super) fn withdraw(&mut self) -> Vec<OwnedFd> {
+    /// Takes back every queued descriptor with what its PROXY header said
+    /// (the batch must be reconciled first), without closing them.
+    pub(super) fn withdraw(&mut self) -> Vec<Withdrawn> {
+        let proxied = &mut self.proxied;
         std::mem::take(&mut self.ready)
+            .into_iter()
+            .map(|fd| {
+                let header = proxied.remove(&fd.as_raw_fd());
+                (fd, header)
+            })
+            .collect()
     }
 
     /// Forgets what the headers said, for shutdown.

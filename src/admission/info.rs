@@ -91,6 +91,8 @@ pub struct AdmissionOptions {
     pub proxy: Option<ProxyOptions>,
     /// Queue refusals for a `'connectionRejected'` event.
     pub report: bool,
+    /// `maxConnectionsPerAddress` / `acceptRatePerAddress`, or none.
+    pub peers: Option<super::peers::PeerLimitOptions>,
 }
 
 /// Parses rules given as Node's `rules` strings or as address/CIDR strings.
@@ -162,7 +164,8 @@ impl AdmissionOptions {
                 })
             })
             .transpose()?;
-        Ok(Admission::new(blocked, proxy, self.report))
+        let peers = self.peers.as_ref().map(|p| p.build()).transpose()?;
+        Ok(Admission::new(blocked, proxy, self.report).limiting(peers))
     }
 }
 

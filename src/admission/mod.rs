@@ -12,15 +12,21 @@
 //!   event loop), bounded in size and time, consumes exactly its bytes, and
 //!   delivers the connection with what the header said ([`Proxied`]).
 //!
+//! - [`peers::Peers`] counts each client address's open connections and
+//!   its rate of new ones (`maxConnectionsPerAddress`,
+//!   `acceptRatePerAddress`): checked once the client's address is known —
+//!   at accept, or after the PROXY header named it.
+//!
 //! Every refusal is counted by reason; when the server asks for it, it is
 //! also queued (bounded) for a `'connectionRejected'` event.
 
 pub mod header;
 pub mod info;
+pub mod peers;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -74,6 +80,8 @@ pub struct Admission {
     pub proxy: Option<ProxyConfig>,
     /// Queue refusals for JavaScript (the server listens for them).
     pub report: bool,
+    /// Per-client limits, when the server has any.
+    pub peers: Option<peers::Peers>,
     counts: Mutex<HashMap<&'static str, u64>>,
     reports: Mutex<VecDeque<Rejection>>,
 }
@@ -85,6 +93,37 @@ impl Admission {
             proxy,
             report,
             ..Default::default()
+        }
+    }
+
+    /// The same settings, with per-client limits.
+    pub fn limiting(mut self, peers: Option<peers::Peers>) -> Self {
+        self.peers = peers;
+        self
+    }
+
+    /// Applies the per-client limits to a connection that is otherwise
+    /// admitted, from `client` (the PROXY header's source, else the real
+    /// peer): gives it back, counted open, or counts and reports the refusal
+    /// and closes it (`Err`: whether a report is waiting). Unix-socket
+    /// peers have no address and no limits.
+    pub fn limit(&self, conn: OwnedFd, client: Option<SocketAddr>) -> Result<OwnedFd, bool> {
+        let (Some(peers), Some(client)) = (&self.peers, client) else {
+            return Ok(conn);
+        };
+        match peers.open(conn.as_raw_fd(), client.ip()) {
+            Ok(()) => Ok(conn),
+            Err(reason) => {
+                drop(conn);
+                Err(self.refuse(reason, Some(client)))
+            }
+        }
+    }
+
+    /// Descriptor `fd`, counted by [`Admission::limit`], is closing.
+    pub fn peer_closed(&self, fd: RawFd) {
+        if let Some(peers) = &self.peers {
+            peers.closed(fd);
         }
     }
 
@@ -106,19 +145,26 @@ impl Admission {
         }
         drop(blocked);
         let Some(proxy) = &self.proxy else {
-            return Next::Deliver(conn);
+            return self.limited(conn, peer);
         };
         // A Unix-socket peer is a process of this machine: as trusted as the
         // socket's file permissions make it (HAProxy's `send-proxy` to a
         // socket path).
         let trusted = peer.is_none_or(|peer| proxy.trusted.contains(peer.ip()));
         match proxy.policy.on_accept(trusted) {
-            Decision::Accept(_) => Next::Deliver(conn),
+            Decision::Accept(_) => self.limited(conn, peer),
             Decision::Reject(reason) => {
                 self.refuse(reason, peer);
                 Next::Refused
             }
             Decision::NeedMore { .. } => Next::ReadHeader(conn, peer),
+        }
+    }
+
+    fn limited(&self, conn: OwnedFd, peer: Option<SocketAddr>) -> Next {
+        match self.limit(conn, peer) {
+            Ok(conn) => Next::Deliver(conn),
+            Err(_) => Next::Refused,
         }
     }
 

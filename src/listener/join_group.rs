@@ -107,7 +107,13 @@ impl Listener {
         let acceptor = Arc::new(Acceptor::queue_only(backlog));
         acceptor.set_claim_counter(claim.ptr);
         let (wake, notify) = wake_up(&onconnection)?;
-        let code = seat.listen(backlog, Arc::clone(&acceptor), Box::new(notify), claim.ptr);
+        let code = seat.listen(
+            backlog,
+            Arc::clone(&acceptor),
+            Box::new(notify),
+            claim.ptr,
+            self.admission.clone(),
+        );
         if code != 0 {
             acceptor.shutdown();
             claim.delete(env);
@@ -131,6 +137,12 @@ impl Listener {
         self.wake = Some(wake);
         self.acceptor = Some(acceptor);
         self.claim = Some(claim);
+        if self.admission.is_some() {
+            // The group admits (PROXY headers) for all its members, with the
+            // settings of the first to listen: its refusals and counts are
+            // what every member reports.
+            self.admission = seat.admission();
+        }
         self.placement = Some(Placement::Runtime);
         Ok(0)
     }

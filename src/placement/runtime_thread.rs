@@ -15,15 +15,16 @@ use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::runtime::Handle;
 
+use crate::acceptor::overload::Load;
 use crate::acceptor::{
-    accept_one, maybe_injected_panic, Accepted, Acceptor, Admitted, Listening, ACCEPT_BATCH,
-    EMFILE_BACKOFF,
+    maybe_injected_panic, Accepted, Acceptor, Admitted, Listening, ACCEPT_BATCH, EMFILE_BACKOFF,
 };
 use crate::errno::UV_EIO;
 use crate::socket;
@@ -51,6 +52,9 @@ enum Step {
     Gone,
     /// The round panicked; JavaScript is told, then the loop pauses.
     Failed,
+    /// Accepting is paused for load (the event loop is behind): look again
+    /// after this long.
+    Paused(Duration),
 }
 
 /// Registers a listening socket with the runtime. Must run on the thread
@@ -83,6 +87,13 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
     let Some(Listening::Runtime(listener)) = listening else {
         return Poll::Ready(Step::Closed);
     };
+    // Load-aware accepting: nothing is taken from the kernel while the
+    // event loop leaves a batch untaken too long (acceptor/overload.rs).
+    let (load, news) = acceptor.load_check(state, listener.get_ref().as_raw_fd());
+    if let Load::Paused(after) = load {
+        return Poll::Ready(Step::Paused(after));
+    }
+    reports |= news;
     let mut accepted = 0usize;
     // Connections TCP_INFO says are queued, so a batch need not end on an
     // accept4 that fails with EAGAIN; Unix sockets cannot be counted.
@@ -129,7 +140,7 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
                 _ => can_count = false,
             }
         }
-        match accept_one(fd) {
+        match acceptor.accept(fd) {
             Accepted::Conn(conn) => {
                 match acceptor.admit(state, conn) {
                     Admitted::Queued => {}
@@ -222,6 +233,7 @@ pub async fn run(acceptor: Arc<Acceptor>, notify: Notify) {
                 // Descriptors may have been freed: take the reserve back.
                 crate::reserve::ensure();
             }
+            Step::Paused(after) => tokio::time::sleep(after).await,
             Step::Closed => return,
             Step::Gone => {
                 acceptor.shutdown();

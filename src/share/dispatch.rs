@@ -22,11 +22,12 @@
 //! Locks are always taken in this order: the group acceptor's state, then
 //! [`Members`], then one member acceptor's state at a time.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::acceptor::{Acceptor, Route, State};
+use crate::acceptor::{Acceptor, Held, Route, State, Withdrawn};
+use crate::admission::Proxied;
 
 /// Elements of a member's claim Int32Array after the claim counter, which
 /// its JavaScript keeps up to date: the server's `_connections`, and the
@@ -173,16 +174,23 @@ impl Members {
         };
         inner.departed += 1;
         inner.rerouted += fds.len() as u64;
-        let mut left = Vec::new();
-        for fd in fds {
+        let mut left: Vec<Withdrawn> = Vec::new();
+        for (fd, proxied) in fds {
             match inner.pick() {
-                Some(i) => inner.deliver(i, fd, true),
-                None => left.push(fd),
+                Some(i) => inner.deliver(i, fd, proxied, true),
+                None => left.push((fd, proxied)),
             }
         }
         if let Some(hold) = hold {
             hold.with_held(|held, _| {
-                held.splice(0..0, left);
+                let mut fds = Vec::with_capacity(left.len());
+                for (fd, proxied) in left {
+                    if let Some(proxied) = proxied {
+                        held.proxied.insert(fd.as_raw_fd(), proxied);
+                    }
+                    fds.push(fd);
+                }
+                held.fds.splice(0..0, fds);
             });
             self.settle(&mut inner, hold);
         }
@@ -202,20 +210,23 @@ impl Members {
     }
 
     /// Delivers held descriptors, in order of acceptance, while members can
-    /// take them.
-    fn drain(&self, inner: &mut Inner, held: &mut Vec<OwnedFd>) {
-        let mut queue = std::mem::take(held).into_iter();
+    /// take them (with what their PROXY headers said).
+    fn drain(&self, inner: &mut Inner, held: Held<'_>) {
+        let mut queue = std::mem::take(&mut *held.fds).into_iter();
         while let Some(fd) = queue.next() {
             match inner.pick() {
-                Some(i) => inner.deliver(i, fd, false),
+                Some(i) => {
+                    let proxied = held.proxied.remove(&fd.as_raw_fd());
+                    inner.deliver(i, fd, proxied, false);
+                }
                 None => {
-                    held.push(fd);
-                    held.extend(queue);
+                    held.fds.push(fd);
+                    held.fds.extend(queue);
                     break;
                 }
             }
         }
-        self.held.store(held.len(), Ordering::Relaxed);
+        self.held.store(held.fds.len(), Ordering::Relaxed);
     }
 
     /// Every member's counts.
@@ -292,15 +303,16 @@ impl Inner {
         Some(i)
     }
 
-    /// Puts `fd` in member `i`'s queue and wakes its JavaScript if needed.
-    fn deliver(&mut self, i: usize, fd: OwnedFd, rerouted: bool) {
+    /// Puts `fd` (with what its PROXY header said) in member `i`'s queue
+    /// and wakes its JavaScript if needed.
+    fn deliver(&mut self, i: usize, fd: OwnedFd, proxied: Option<Box<Proxied>>, rerouted: bool) {
         let member = &mut self.members[i];
         member.dispatched += 1;
         if rerouted {
             member.rerouted += 1;
         }
         let mut state = member.acceptor.lock();
-        state.enqueue(fd);
+        state.enqueue(fd, proxied);
         if state.mark_notified() {
             drop(state);
             // A member whose environment is gone stays until its cleanup
@@ -311,14 +323,21 @@ impl Inner {
 }
 
 impl Route for Members {
-    fn route(&self, held: &mut Vec<OwnedFd>, error: &mut i32, conn: OwnedFd) {
+    fn route(&self, held: Held<'_>, error: &mut i32, conn: OwnedFd, proxied: Option<Box<Proxied>>) {
         let mut inner = self.lock();
-        let chosen = if held.is_empty() { inner.pick() } else { None };
+        let chosen = if held.fds.is_empty() {
+            inner.pick()
+        } else {
+            None
+        };
         match chosen {
-            Some(i) => inner.deliver(i, conn, false),
+            Some(i) => inner.deliver(i, conn, proxied, false),
             None => {
                 // Behind whatever is held already.
-                held.push(conn);
+                if let Some(proxied) = proxied {
+                    held.proxied.insert(conn.as_raw_fd(), proxied);
+                }
+                held.fds.push(conn);
                 self.drain(&mut inner, held);
             }
         }

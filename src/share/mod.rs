@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::acceptor::Acceptor;
 use crate::bind::{BindError, TcpBind};
+use crate::admission::Admission;
 use crate::placement::runtime_thread;
 use crate::socket::{self, Bound, Kind};
 use crate::{errno, runtime};
@@ -114,7 +115,7 @@ impl Group {
     /// Listens and starts the group's accept loop, unless a member did
     /// already. Always the runtime placement: the members live on several
     /// threads, and the accept loop must run while any of them is busy.
-    fn listen(&self, backlog: i32) -> i32 {
+    fn listen(&self, backlog: i32, admission: Option<Arc<Admission>>) -> i32 {
         let mut socket = self.socket();
         let bound = match std::mem::replace(&mut *socket, Socket::Closed) {
             Socket::Bound(bound) => bound,
@@ -144,7 +145,9 @@ impl Group {
             Ok(listening) => listening,
             Err(err) => return errno::uv_code(&err),
         };
-        let acceptor = Arc::new(Acceptor::new(listening, backlog));
+        // PROXY headers are read here, before dispatch, so that a
+        // connection reaches its member with what its header said.
+        let acceptor = Arc::new(Acceptor::new(listening, backlog).admitting(admission));
         {
             let mut state = acceptor.lock();
             state.set_route(Arc::clone(&self.members) as Arc<dyn crate::acceptor::Route>);
@@ -289,18 +292,20 @@ impl Seat {
 
     /// Starts receiving connections into `acceptor` (a queue-only acceptor
     /// whose claim counter is `load`'s first element), woken by `notify`.
-    /// Returns 0 or a libuv errno.
+    /// `admission` (PROXY protocol) is the group's if this member is the
+    /// first to listen. Returns 0 or a libuv errno.
     pub fn listen(
         &self,
         backlog: i32,
         acceptor: Arc<Acceptor>,
         notify: Notify,
         load: *mut i32,
+        admission: Option<Arc<Admission>>,
     ) -> i32 {
         if self.released.load(Ordering::Acquire) {
             return crate::errno::UV_EBADF;
         }
-        let code = self.group.listen(backlog);
+        let code = self.group.listen(backlog, admission);
         if code != 0 {
             return code;
         }
@@ -351,6 +356,11 @@ impl Seat {
             let entry = registry.remove(pos);
             entry.group.close();
         }
+    }
+
+    /// The group's admission settings (PROXY protocol), once it listens.
+    pub fn admission(&self) -> Option<Arc<Admission>> {
+        self.group.acceptor()?.admission().cloned()
     }
 
     /// Lets held connections move to members with room; called after a

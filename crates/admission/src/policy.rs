@@ -85,6 +85,12 @@ pub enum Reason {
     Blocked,
     /// The header is longer than the configured bound.
     TooLarge,
+    /// The client address holds `maxConnectionsPerAddress` connections
+    /// already ([`crate::peers`]).
+    PeerLimit,
+    /// The client address opens connections faster than
+    /// `acceptRatePerAddress` allows ([`crate::peers`]).
+    PeerRate,
 }
 
 impl Reason {
@@ -97,6 +103,8 @@ impl Reason {
             Reason::Untrusted => "ERR_PROXY_PEER_UNTRUSTED",
             Reason::Blocked => "ERR_PEER_BLOCKED",
             Reason::TooLarge => "ERR_PROXY_HEADER_TOO_LARGE",
+            Reason::PeerLimit => "ERR_PEER_LIMIT",
+            Reason::PeerRate => "ERR_PEER_RATE",
         }
     }
 

@@ -40,8 +40,7 @@ use napi::sys;
 use socket2::Socket;
 
 use crate::acceptor::{
-    accept_one, maybe_injected_panic, Accepted, Acceptor, Admitted, Listening, ACCEPT_BATCH,
-    EMFILE_BACKOFF_MS,
+    maybe_injected_panic, Accepted, Acceptor, Admitted, Listening, ACCEPT_BATCH, EMFILE_BACKOFF_MS,
 };
 use crate::errno::{UV_EBADF, UV_EINVAL, UV_EIO, UV_ENOMEM};
 use crate::socket;
@@ -327,7 +326,7 @@ fn accept_round(acceptor: &Acceptor) -> Round {
     let mut reports = false;
     let mut accepted = 0;
     while accepted < want && !state.is_full() {
-        match accept_one(fd) {
+        match acceptor.accept(fd) {
             Accepted::Conn(conn) => {
                 accepted += 1;
                 match acceptor.admit(&mut state, conn) {
