@@ -44,6 +44,7 @@ function checkServerOptions(options) {
   if (options.proxyProtocol) throw nativeMissing('proxyProtocol', 'createServer()');
   if (options.shareAcrossThreads) throw nativeMissing('shareAcrossThreads', 'createServer()');
   if (options.blockList != null && !nodeHasBlockList) throw nativeMissing('blockList', 'createServer()');
+  if (options.handover) throw nativeMissing('handover', 'createServer()');
 }
 
 function checkListenOptions(options) {
@@ -52,6 +53,7 @@ function checkListenOptions(options) {
   if (options.proxyProtocol) throw nativeMissing('proxyProtocol', 'listen()');
   if (options.shareAcrossThreads) throw nativeMissing('shareAcrossThreads', 'listen()');
   if (options.reusePort && !nodeHasReusePort) throw nativeMissing('reusePort', 'listen()');
+  if (options.handover) throw nativeMissing('handover', 'listen()');
 }
 
 function Server(options, connectionListener) {

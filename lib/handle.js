@@ -183,6 +183,28 @@ function takeOverHandle(wrap) {
   attachListener(wrap, listener);
 }
 
+// A handle over a listening socket handed over by another process
+// (lib/handover.js), or a libuv error number; `fd` is closed on error.
+function adoptHandedOver(fd) {
+  const listener = new Listener();
+  const err = listener.open(fd);
+  if (err) {
+    listener.close();
+    Listener.closeFds([fd]);
+    return err;
+  }
+  return wrapListener(listener);
+}
+
+// A successor process listens on this handle's socket now: accepting stops
+// for good, and what was accepted already goes to the server before it
+// closes (lib/handover.js).
+function stopForHandover(handle) {
+  if (!isRustHandle(handle) || handle[kClosed]) return;
+  handle[kListener].stopAccepting();
+  onconnectionBatch(handle);
+}
+
 // What Node's setupListenHandle meets when our bind failed: Node reports a
 // failed bind exactly as a failed listen (a UVExceptionWithHostPort with
 // syscall 'listen', emitted on the next tick), so it surfaces from listen().
@@ -266,6 +288,7 @@ function shareStatsOf(handle) {
 
 module.exports = {
   BindErrorHandle,
+  adoptHandedOver,
   admissionCounts,
   configureAdmission,
   DEFAULT_IPV4_ADDR,
@@ -275,5 +298,6 @@ module.exports = {
   setPlacement,
   shareLoadOf,
   shareStatsOf,
+  stopForHandover,
   takeOverHandle,
 };

@@ -34,6 +34,11 @@ const {
   shareAcrossThreads,
 } = require('./options');
 const { threadShareStats, trackLoad } = require('./share');
+const { afterListen, takeForListen } = require('./handover');
+
+function emitError(server, err) {
+  server.emit('error', err);
+}
 
 const NodeServer = net.Server;
 // Node's own setupListenHandle. rust-net/register installs rust-net's in its
@@ -77,6 +82,7 @@ Server.prototype.listen = listen;
 // sent by a cluster primary) is taken over so Rust accepts on it; any other
 // handle (a cluster round-robin handle) is used as Node would use it.
 function setupListenHandle(address, port, addressType, backlog, fd, flags) {
+  let taken = null;
   const bindOptions = { share: shareAcrossThreads(this), reusePort: reusePortRequested(this) };
   if (this._handle) {
     const handle = this._handle;
@@ -87,8 +93,18 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
   } else {
     let rval = null;
 
+    // Hand-over (lib/handover.js): the socket of a process this one
+    // replaces, when there is one listening here.
+    taken = takeForListen(this, address, port, addressType, fd);
+    if (taken?.error) {
+      process.nextTick(emitError, this, taken.error);
+      return;
+    }
+    if (taken?.errno !== undefined) rval = taken.errno;
+    if (taken?.handle) ({ handle: rval, address, addressType } = taken);
+
     // No address: try the unspecified IPv6 address, to see if IPv6 is there.
-    if (!address && typeof fd !== 'number') {
+    if (rval === null && !address && typeof fd !== 'number') {
       rval = createServerHandle(DEFAULT_IPV6_ADDR, port, 6, fd, flags, bindOptions);
       if (typeof rval === 'number') {
         rval = null;
@@ -116,6 +132,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
   const result = Reflect.apply(nodeSetupListenHandle, this,
                                [address, port, addressType, backlog, fd, flags]);
   if (bindOptions.share) trackLoad(this);
+  afterListen(this, taken);
   return result;
 }
 Server.prototype._listen2 = setupListenHandle;

@@ -1,0 +1,159 @@
+'use strict';
+
+// Hand-over (docs/handover.md) beyond one TCP server: RUST_NET_HANDOVER under
+// rust-net/register with no code change (http, express, net and a pipe in
+// one process, each matched by its address), the option's validation, and a
+// bounded run of replacements under load that must lose nothing.
+// handover.test.js has the protocol's failure cases.
+
+const { after, test } = require('node:test');
+const assert = require('assert');
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const rustNet = require('..');
+const { app, askPid, freePort, httpPid, killAll, tempDir } = require('./helpers/handover');
+
+after(killAll);
+
+const host = '127.0.0.1';
+
+function registered(ctl, servers) {
+  return app({ register: true, servers }, { env: { RUST_NET_HANDOVER: ctl } });
+}
+
+// Resolves once `proc` reported 'listening' for each of its `count` servers.
+async function allListening(proc, count) {
+  const seen = [];
+  for (let index = 0; index < count; index++) {
+    seen.push(await proc.waitFor((e) => e.event === 'listening' && e.index === index, `listening ${index}`));
+  }
+  return seen;
+}
+
+test('RUST_NET_HANDOVER under rust-net/register hands over http, express, net and pipe servers, each by its address', async () => {
+  const dir = tempDir();
+  const ctl = path.join(dir, 'ctl');
+  const pipe = path.join(dir, 'app.sock');
+  const [httpPort, expressPort, netPort] = [await freePort(), await freePort(), await freePort()];
+  const servers = [
+    { kind: 'http', port: httpPort, host },
+    { kind: 'express', port: expressPort, host },
+    { kind: 'net', port: netPort, host },
+    { kind: 'net', path: pipe },
+  ];
+  const old = registered(ctl, servers);
+  const before = await allListening(old, servers.length);
+  assert.deepStrictEqual(before.map((e) => e.rust), [true, true, true, true]);
+  assert.strictEqual((await httpPid({ port: httpPort, host })).pid, old.child.pid);
+  const next = registered(ctl, servers);
+  const after = await allListening(next, servers.length);
+  assert.deepStrictEqual(after.map((e) => e.rust), [true, true, true, true]);
+  assert.deepStrictEqual(after.map((e) => e.address), before.map((e) => e.address));
+  for (let index = 0; index < servers.length; index++) {
+    const handover = await old.waitFor((e) => e.event === 'handover' && e.index === index, `handover ${index}`);
+    assert.strictEqual(handover.from, next.child.pid);
+  }
+  assert.deepStrictEqual(await old.exit(), { code: 0, signal: null });
+  // The pipe's file stayed for the successor: the old server did not remove it.
+  assert.ok(fs.statSync(pipe).isSocket());
+  assert.strictEqual((await httpPid({ port: httpPort, host })).pid, next.child.pid);
+  assert.strictEqual((await httpPid({ port: expressPort, host })).pid, next.child.pid);
+  assert.strictEqual(await askPid({ port: netPort, host }), next.child.pid);
+  assert.strictEqual(await askPid({ path: pipe }), next.child.pid);
+  next.kill('SIGTERM');
+  await next.exit();
+  assert.ok(!fs.existsSync(pipe), 'the successor removes the pipe file it adopted when it closes');
+});
+
+test('a server listening with handover: false stays out of RUST_NET_HANDOVER', async () => {
+  const ctl = path.join(tempDir(), 'ctl');
+  const port = await freePort();
+  const spec = { register: true, servers: [{ kind: 'net', port, host, listen: { handover: false } }] };
+  const old = app(spec, { env: { RUST_NET_HANDOVER: ctl } });
+  assert.strictEqual((await old.event('listening')).rust, true);
+  assert.ok(!fs.existsSync(ctl), 'no control socket');
+  // A second process binds as usual, and so fails as node:net would.
+  const next = app(spec, { env: { RUST_NET_HANDOVER: ctl } });
+  assert.strictEqual((await next.event('error')).code, 'EADDRINUSE');
+  await next.exit();
+  old.kill('SIGTERM');
+  await old.exit();
+});
+
+test('the handover option is validated as Node validates options', () => {
+  const ctl = path.join(tempDir(), 'ctl');
+  for (const [value, code] of [[1, 'ERR_INVALID_ARG_TYPE'], [true, 'ERR_INVALID_ARG_TYPE'],
+    [null, 'ERR_INVALID_ARG_TYPE'], ['', 'ERR_INVALID_ARG_VALUE'], ['a\0b', 'ERR_INVALID_ARG_VALUE']]) {
+    assert.throws(() => rustNet.createServer({ handover: value }), { code, message: /options\.handover/ });
+    assert.throws(() => rustNet.createServer().listen({ port: 0, host, handover: value }),
+                  { code, message: /options\.handover/ });
+  }
+  // Valid values: nothing listens there yet, so the server binds as usual.
+  const server = rustNet.createServer({ handover: ctl });
+  assert.strictEqual(server.listen({ port: 0, handover: false }), server);
+  server.close();
+});
+
+// Keeps `parallel` loops requesting until stop(); counts answers per pid,
+// failures, and keep-alive requests sent again (see httpPid).
+function load(parallel, request) {
+  let stopped = false;
+  const pids = new Map();
+  const errors = [];
+  let retried = 0;
+  const loops = Array.from({ length: parallel }, async () => {
+    while (!stopped) {
+      try {
+        const answer = await request();
+        const pid = typeof answer === 'number' ? answer : answer.pid;
+        if (answer.retried) retried++;
+        pids.set(pid, (pids.get(pid) ?? 0) + 1);
+      } catch (err) {
+        errors.push(err.code ?? err.message);
+      }
+    }
+  });
+  return async () => {
+    stopped = true;
+    await Promise.all(loops);
+    return { pids, errors, retried };
+  };
+}
+
+test('three replacements under load: no connection refused or reset, no request failed', async (t) => {
+  const ctl = path.join(tempDir(), 'ctl');
+  const [netPort, httpPort] = [await freePort(), await freePort()];
+  const servers = [{ kind: 'net', port: netPort, host }, { kind: 'http', port: httpPort, host }];
+  let current = registered(ctl, servers);
+  await allListening(current, 2);
+  const generations = [current.child.pid];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  const stopShort = load(16, () => askPid({ port: netPort, host }));
+  const stopKeepAlive = load(4, () => httpPid({ port: httpPort, host }, agent));
+  const exits = [];
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const next = registered(ctl, servers);
+    await allListening(next, 2);
+    await current.waitFor((e) => e.event === 'handover' && e.index === 1, 'handover of the http server');
+    exits.push(current.exit());
+    current = next;
+    generations.push(current.child.pid);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const short = await stopShort();
+  const keepAlive = await stopKeepAlive();
+  agent.destroy();
+  // Every replaced process exited by itself once its connections ended.
+  for (const exit of await Promise.all(exits)) assert.deepStrictEqual(exit, { code: 0, signal: null });
+  current.kill('SIGTERM');
+  await current.exit();
+  t.diagnostic(`short: ${JSON.stringify([...short.pids])}; keep-alive: ${JSON.stringify([...keepAlive.pids])}, ` +
+               `${keepAlive.retried} sent again on a connection closed as idle`);
+  assert.deepStrictEqual(short.errors, []);
+  assert.deepStrictEqual(keepAlive.errors, []);
+  // Every process served short connections, and the last one keep-alive requests.
+  for (const pid of generations) assert.ok(short.pids.get(pid) > 0, `process ${pid} served`);
+  assert.ok(keepAlive.pids.get(current.child.pid) > 0);
+});
