@@ -10,6 +10,7 @@ const { after, test } = require('node:test');
 const assert = require('assert');
 const fs = require('fs');
 const http = require('http');
+const net = require('net');
 const path = require('path');
 const rustNet = require('..');
 const { app, askPid, freePort, httpPid, killAll, tempDir } = require('./helpers/handover');
@@ -93,6 +94,57 @@ test('the handover option is validated as Node validates options', () => {
   const server = rustNet.createServer({ handover: ctl });
   assert.strictEqual(server.listen({ port: 0, handover: false }), server);
   server.close();
+});
+
+// Sends a PROXY v1 header naming `source` and reads the answer: [pid, the
+// address the server saw].
+function askThroughProxy(port, source) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host, () => socket.write(`PROXY TCP4 ${source} ${host} 40000 ${port}\r\n`));
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => { data += chunk; });
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const [pid, address] = data.trim().split(' ');
+      resolve([Number(pid), address]);
+    });
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
+  });
+}
+
+test('a proxyProtocol server hands over: the successor reads the headers, the old one closes after the header timeout', async () => {
+  const ctl = path.join(tempDir(), 'ctl');
+  const port = await freePort();
+  const options = { proxyProtocol: { trusted: [host], timeout: 300 } };
+  const spec = { handover: ctl, servers: [{ kind: 'net', port, host, options }] };
+  const old = app(spec);
+  const { pid: oldPid } = await old.event('listening');
+  assert.deepStrictEqual(await askThroughProxy(port, '192.0.2.7'), [oldPid, '192.0.2.7']);
+  // A connection whose header is still coming when the hand-over happens
+  // is served by the old process, which accepted it.
+  const slow = net.connect(port, host);
+  await new Promise((resolve) => slow.once('connect', resolve));
+  slow.write('PROXY TCP4 192.0.2.');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const next = app(spec);
+  const { pid: nextPid } = await next.event('listening');
+  const handover = await old.event('handover');
+  assert.strictEqual(handover.from, nextPid);
+  let answer = '';
+  slow.setEncoding('utf8');
+  slow.on('data', (chunk) => { answer += chunk; });
+  const ended = new Promise((resolve, reject) => {
+    slow.on('end', resolve);
+    slow.on('error', reject);
+  });
+  slow.write(`8 ${host} 40000 ${port}\r\n`);
+  await ended;
+  assert.strictEqual(answer, `${oldPid} 192.0.2.8\n`);
+  assert.deepStrictEqual(await old.exit(), { code: 0, signal: null });
+  assert.deepStrictEqual(await askThroughProxy(port, '192.0.2.9'), [nextPid, '192.0.2.9']);
+  next.kill('SIGTERM');
+  await next.exit();
 });
 
 // Keeps `parallel` loops requesting until stop(); counts answers per pid,
