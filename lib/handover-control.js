@@ -12,6 +12,7 @@
 // stop accepting, emit 'handover' and close as server.close() would.
 
 const fs = require('fs');
+const net = require('net');
 const native = require('./native');
 const { admissionOptions, shareAcrossThreads } = require('./options');
 
@@ -72,7 +73,6 @@ function hookExit() {
 // one, never none. 0600 and SO_PEERCRED keep other users out.
 function ownControl(path) {
   if (controls.has(path)) return controls.get(path);
-  const net = require('net');
   const server = new net.Server();
   server[kControl] = true;
   const control = { server, ino: -1, dev: -1, servers: new Set(), offers: new Map(), sessions: new Set() };
@@ -249,19 +249,24 @@ function offer(control, socket, session, message) {
 function handedOver(server, pid) {
   server[kHandedOver] = true;
   require('./handle').stopForHandover(server._handle);
-  // An http server's connections close after their current response,
-  // rather than take another request the closing server would drop.
-  if (typeof server.closeIdleConnections === 'function') {
-    server.prependListener('request', (req, res) => { res.shouldKeepAlive = false; });
-  }
+  const isHttp = typeof server.closeIdleConnections === 'function';
+  // An http server answers each request from now on with `Connection:
+  // close`, so every connection ends after its next response.
+  if (isHttp) server.prependListener('request', (req, res) => { res.shouldKeepAlive = false; });
   server.emit('handover', { pid });
+  // An http server's close() would also destroy the connections it deems
+  // idle at once: among them those accepted a moment ago whose first
+  // request is on its way, and kept-alive ones a client is sending a request
+  // on. Those are served instead (their response closes them), and
+  // keepAliveTimeout ends the ones that stay idle, as Node's own does.
+  const close = isHttp ? () => net.Server.prototype.close.call(server) : () => server.close();
   // Connections whose PROXY header is still being read were accepted here:
   // they are delivered until the header's timeout, then the server closes.
   const headerWait = admissionOptions(server)?.proxy?.timeoutMs;
   if (headerWait) {
-    setTimeout(() => server.close(), headerWait);
+    setTimeout(close, headerWait);
   } else {
-    server.close();
+    close();
   }
 }
 
