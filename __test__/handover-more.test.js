@@ -96,6 +96,29 @@ test('the handover option is validated as Node validates options', () => {
   server.close();
 });
 
+test('a reusePort server hands its socket over with its queue: no queued connection is reset', async () => {
+  const ctl = path.join(tempDir(), 'ctl');
+  const port = await freePort();
+  const spec = { handover: ctl, servers: [{ kind: 'net', port, host, listen: { reusePort: true } }] };
+  const old = app(spec);
+  const { pid: oldPid } = await old.event('listening');
+  // Connections wait in the old socket's queue while the hand-over happens;
+  // closing a reusePort listener would reset them (tcp_migrate_req unset).
+  old.child.kill('SIGSTOP');
+  const queued = Array.from({ length: 20 }, () => askPid({ port, host }));
+  const next = app(spec);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  old.child.kill('SIGCONT');
+  const { pid: nextPid } = await next.event('listening');
+  await old.event('handover');
+  const pids = await Promise.all(queued);
+  assert.ok(pids.every((pid) => pid === oldPid || pid === nextPid), JSON.stringify(pids));
+  assert.deepStrictEqual(await old.exit(), { code: 0, signal: null });
+  assert.strictEqual(await askPid({ port, host }), nextPid);
+  next.kill('SIGTERM');
+  await next.exit();
+});
+
 // Sends a PROXY v1 header naming `source` and reads the answer: [pid, the
 // address the server saw].
 function askThroughProxy(port, source) {
