@@ -130,6 +130,18 @@ export interface ServerOpts extends net.ServerOpts, SocketOptions, PeerLimitOpti
    * node:net. See docs/threads.md.
    */
   shareAcrossThreads?: boolean | undefined;
+  /**
+   * Hand-over on restarts: the path of a Unix control socket through which
+   * this server's listening socket passes to the next process listening on
+   * the same address, and from the previous one (docs/handover.md). `false`
+   * keeps the server out of `RUST_NET_HANDOVER`.
+   */
+  handover?: string | false | undefined;
+}
+
+/** The `'handover'` event's argument: the process that now listens on the socket. */
+export interface HandoverInfo {
+  pid: number;
 }
 
 declare module 'net' {
@@ -160,6 +172,8 @@ declare module 'net' {
      * (instead of `host`). See docs/addresses.md.
      */
     addresses?: readonly string[];
+    /** rust-net: as `ServerOpts.handover`, for this `listen()`. */
+    handover?: string | false | undefined;
   }
 }
 

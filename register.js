@@ -134,7 +134,12 @@ function installHasInstance() {
 }
 
 function register() {
-  if (rustNet.native) installListen2();
+  if (rustNet.native) {
+    installListen2();
+    // RUST_NET_HANDOVER=<path>: every server takes part in hand-overs
+    // (docs/handover.md).
+    require('./lib/handover').useEnvironment();
+  }
   installHasInstance();
   if (net.Server !== Server || net.createServer !== createServer) {
     net.Server = Server;

@@ -6,6 +6,9 @@
 // address fails the listen() as a whole, leaving nothing bound or open.
 
 const assert = require('assert');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
 const { getsockoptForTests } = require('../lib/native');
 const { moreHandlesOf } = require('../lib/handle');
 const { openFds, settleFds } = require('./helpers/fds');
@@ -154,6 +157,8 @@ test('bad addresses throw as Node throws for its listen() options', () => {
     [{ port: 0, host: '::1', addresses: ['::1'] }, 'ERR_INVALID_ARG_VALUE', /cannot be combined with 'host'/],
     [{ port: 0, addresses: ['::1'], shareAcrossThreads: true }, 'ERR_INVALID_ARG_VALUE',
       /cannot be combined with 'shareAcrossThreads'/],
+    [{ port: 0, addresses: ['::1'], handover: '/tmp/rust-net-never.sock' }, 'ERR_INVALID_ARG_VALUE',
+      /cannot be combined with 'handover'/],
   ];
   for (const [options, code, message] of cases) {
     assert.throws(() => server.listen(options), { code, message }, JSON.stringify(options));
@@ -161,4 +166,15 @@ test('bad addresses throw as Node throws for its listen() options', () => {
   }
   assert.throws(() => require('../lib/fallback').createServer().listen({ port: 0, addresses: ['::1'] }),
                 { code: 'ERR_RUST_NET_NATIVE_MISSING' });
+});
+
+test("a server on several addresses stays out of its createServer()'s hand-over: it binds, and offers nothing", async () => {
+  const control = path.join(os.tmpdir(), `rust-net-addresses-handover-${process.pid}.sock`);
+  const server = rustNet.createServer({ handover: control });
+  server.listen({ port: 0, addresses: ['127.0.0.1', '::1'] });
+  await once(server, 'listening');
+  const offered = fs.existsSync(control);
+  assert.strictEqual(server.addresses().length, 2);
+  await closeServer(server);
+  assert.strictEqual(offered, false, 'no control socket for a successor');
 });

@@ -18,7 +18,9 @@ const { invalidArgType, invalidArgValue, uvExceptionWithHostPort } = require('./
 // The addresses after the first, for the server's pending listen().
 const kMoreAddresses = Symbol('rust-net.moreAddresses');
 // listen() options that `addresses` cannot be combined with.
-const EXCLUSIVE = ['host', 'path', 'fd', 'handle', 'systemd'];
+// (`handover` too: a successor would adopt the first address's socket and
+// find the others still bound by the old process.)
+const EXCLUSIVE = ['host', 'path', 'fd', 'handle', 'systemd', 'handover'];
 
 // listen()'s arguments with `addresses` replaced by `host: addresses[0]`,
 // or null when it has no `addresses`; the rest are kept for _listen2. Throws
@@ -57,6 +59,12 @@ function takeMoreAddresses(server) {
   const more = server[kMoreAddresses] ?? null;
   server[kMoreAddresses] = null;
   return more !== null && more.length > 0 ? more : null;
+}
+
+// Whether the server's pending listen() has addresses after the first: such
+// a server stays out of a process-wide hand-over (lib/handover.js).
+function hasMoreAddresses(server) {
+  return (server[kMoreAddresses]?.length ?? 0) > 0;
 }
 
 // Binds and listens on each of `addresses` at the port the server's handle
@@ -99,4 +107,4 @@ function listenOnMore(server, addresses, backlog, bindOne) {
   return handles;
 }
 
-module.exports = { addressesListenArgs, listenOnMore, takeMoreAddresses };
+module.exports = { addressesListenArgs, hasMoreAddresses, listenOnMore, takeMoreAddresses };

@@ -52,6 +52,7 @@ function checkServerOptions(options) {
   for (const key of RUST_ONLY_OPTIONS) if (options[key] !== undefined) throw nativeMissing(key, 'createServer()');
   if (options.blockList != null && !nodeHasBlockList) throw nativeMissing('blockList', 'createServer()');
   checkSocketOptions(options, 'createServer()');
+  if (options.handover) throw nativeMissing('handover', 'createServer()');
 }
 
 // Socket options (lib/socket-options.js) are set by the native listener.
@@ -70,6 +71,7 @@ function checkListenOptions(options) {
   checkSocketOptions(options, 'listen()');
   if (options.systemd !== undefined && options.systemd !== false) throw nativeMissing('systemd', 'listen()');
   if (options.addresses !== undefined) throw nativeMissing('addresses', 'listen()');
+  if (options.handover) throw nativeMissing('handover', 'listen()');
 }
 
 function Server(options, connectionListener) {

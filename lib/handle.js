@@ -227,6 +227,28 @@ function takeOverHandle(wrap) {
   attachListener(wrap, listener);
 }
 
+// A handle over a listening socket handed over by another process
+// (lib/handover.js), or a libuv error number; `fd` is closed on error.
+function adoptHandedOver(fd) {
+  const listener = new Listener();
+  const err = listener.open(fd);
+  if (err) {
+    listener.close();
+    Listener.closeFds([fd]);
+    return err;
+  }
+  return wrapListener(listener);
+}
+
+// A successor process listens on this handle's socket now: accepting stops
+// for good, and what was accepted already goes to the server before it
+// closes (lib/handover.js).
+function stopForHandover(handle) {
+  if (!isRustHandle(handle) || handle[kClosed]) return;
+  handle[kListener].stopAccepting();
+  onconnectionBatch(handle);
+}
+
 // What Node's setupListenHandle meets when our bind failed: Node reports a
 // failed bind exactly as a failed listen (a UVExceptionWithHostPort with
 // syscall 'listen', emitted on the next tick), so it surfaces from listen().
@@ -339,6 +361,7 @@ module.exports = {
   attachMoreHandles,
   moreHandlesOf,
   SocketOptionFailure,
+  adoptHandedOver,
   admissionCounts,
   configureAdmission,
   configureOverload,
@@ -350,5 +373,6 @@ module.exports = {
   shareLoadOf,
   shareStatsOf,
   statsOf,
+  stopForHandover,
   takeOverHandle,
 };

@@ -90,6 +90,9 @@ class Listener {
 
   close() { native.listenerClose(this.id); }
 
+  // Handed over to another process: stop accepting, keep the queue.
+  stopAccepting() { native.listenerStopAccepting(this.id); }
+
   // Admission (blockList, PROXY protocol): see src/admission.
   configureAdmission(options) { native.listenerConfigureAdmission(this.id, options); }
 

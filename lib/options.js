@@ -273,6 +273,26 @@ function checkCombination(server) {
   }
 }
 
+// `handover` of createServer() or listen() (docs/handover.md): the path of
+// the control socket, or false to keep this server out of RUST_NET_HANDOVER.
+const kHandover = Symbol('rust-net.handover');
+function readHandover(server, options, name) {
+  const value = options.handover;
+  if (value === undefined) return;
+  if (value !== false && typeof value !== 'string') {
+    throw invalidArgType(name, 'of type string or false', value);
+  }
+  if (value === '' || (typeof value === 'string' && value.includes('\0'))) {
+    throw invalidArgValue(name, value.replace(/\0/g, '\\0'), 'must be a non-empty path without null bytes');
+  }
+  server[kHandover] = value;
+}
+
+// The `handover` option of `server`: a path, false (off), or undefined.
+function handoverOption(server) {
+  return server[kHandover];
+}
+
 // Reads createServer()'s rust-net options into `server` (throws like Node
 // does for a bad option value): acceptPlacement, proxyProtocol, and
 // blockList where the running Node does not know it.
@@ -290,6 +310,7 @@ function applyServerOptions(server, options) {
   server[kPeerLimits] = normalizePeerLimits(options, undefined);
   server[kOverload] = normalizeOverload(options, undefined);
   checkCombination(server);
+  readHandover(server, options, 'options.handover');
   if (!nodeHasBlockList && options.blockList) {
     // Node 22.13's check and message, and its public property.
     if (!(options.blockList instanceof net.BlockList)) {
@@ -312,6 +333,7 @@ function applyListenOptions(server, options) {
   server[kPeerLimits] = normalizePeerLimits(options, server[kPeerLimits]);
   server[kOverload] = normalizeOverload(options, server[kOverload]);
   checkCombination(server);
+  readHandover(server, options, 'options.handover');
   if (!nodeHasReusePort) {
     server[kReusePort] = options.reusePort === true;
     // As Node 22.12: a reusePort server binds in a cluster worker itself.
@@ -379,6 +401,7 @@ module.exports = {
   admissionOptions,
   applyListenOptions,
   applyServerOptions,
+  handoverOption,
   nodeHasBlockList,
   nodeHasReusePort,
   overloadOptions,

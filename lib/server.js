@@ -45,6 +45,11 @@ const { threadShareStats, trackLoad } = require('./share');
 const { systemdListenArgs } = require('./systemd');
 const { addressesListenArgs, listenOnMore, takeMoreAddresses } = require('./addresses');
 const { serverStats } = require('./stats');
+const { afterListen, takeForListen } = require('./handover');
+
+function emitError(server, err) {
+  server.emit('error', err);
+}
 
 const NodeServer = net.Server;
 // Node's own setupListenHandle. rust-net/register installs rust-net's in its
@@ -92,6 +97,7 @@ Server.prototype.listen = listen;
 // sent by a cluster primary) is taken over so Rust accepts on it; any other
 // handle (a cluster round-robin handle) is used as Node would use it.
 function setupListenHandle(address, port, addressType, backlog, fd, flags) {
+  let taken = null;
   const share = shareAcrossThreads(this);
   const bindOptions = {
     share,
@@ -107,8 +113,18 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
   } else {
     let rval = null;
 
+    // Hand-over (lib/handover.js): the socket of a process this one
+    // replaces, when there is one listening here.
+    taken = takeForListen(this, address, port, addressType, fd);
+    if (taken?.error) {
+      process.nextTick(emitError, this, taken.error);
+      return;
+    }
+    if (taken?.errno !== undefined) rval = taken.errno;
+    if (taken?.handle) ({ handle: rval, address, addressType } = taken);
+
     // No address: try the unspecified IPv6 address, to see if IPv6 is there.
-    if (!address && typeof fd !== 'number') {
+    if (rval === null && !address && typeof fd !== 'number') {
       rval = createServerHandle(DEFAULT_IPV6_ADDR, port, 6, fd, flags, bindOptions);
       if (typeof rval === 'number') {
         rval = null;
@@ -155,11 +171,13 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
       if (typeof handle !== 'number') {
         setPlacement(handle, acceptPlacement(this));
         configureAdmission(handle, this, admissionOptions(this), !nodeHasBlockList && !!this.blockList);
+        configureOverload(handle, this, overloadOptions(this));
       }
       return handle;
     });
     if (handles !== null) attachMoreHandles(this._handle, handles);
   }
+  afterListen(this, taken);
   return result;
 }
 Server.prototype._listen2 = setupListenHandle;

@@ -18,6 +18,9 @@
 //!   libuv codes the addon reports itself (`UV_EIO`, `UV_EBADF`, ...).
 //! - [`fast_call`]: `listenerTake`, called once per batch, as a plain N-API
 //!   function without napi-rs's per-call wrapper.
+//! - [`handover`]: passing listening sockets to a successor process over a
+//!   Unix control socket — the sans-IO protocol and its SCM_RIGHTS edge
+//!   (docs/handover.md).
 //! - [`listener`]: one server's native state from bind to close, kept in
 //!   this thread's table below; `listener::join_group` is its side of a
 //!   group sharing a socket across threads.
@@ -54,6 +57,7 @@ mod admission;
 mod bind;
 mod errno;
 mod fast_call;
+mod handover;
 mod listener;
 mod placement;
 mod reserve;
@@ -377,6 +381,46 @@ pub fn close_fds(fds: Vec<i32>) {
     for fd in fds {
         socket::close_raw(fd);
     }
+}
+
+// --- Hand-over to a successor process (src/handover, lib/handover.js) ---
+
+/// Decodes the first hand-over frame of `bytes`.
+#[napi(catch_unwind)]
+pub fn handover_decode(bytes: Buffer) -> handover::HandoverDecoded {
+    handover::decode(&bytes)
+}
+
+/// Who is at the other end of control connection `fd`.
+#[napi(catch_unwind)]
+pub fn handover_peer(fd: i32) -> handover::HandoverPeer {
+    handover::peer(fd)
+}
+
+/// A blocking connection to the control socket at `path` (see
+/// [`handover::connect`]): a descriptor or a negative libuv errno.
+#[napi(catch_unwind)]
+pub fn handover_connect(path: String, timeout_ms: u32) -> i32 {
+    handover::connect(&path, timeout_ms)
+}
+
+/// Sends a hand-over message, with descriptor `pass` when not negative.
+#[napi(catch_unwind)]
+pub fn handover_send(fd: i32, message: handover::HandoverMessage, pass: i32) -> Result<i32> {
+    handover::send(fd, &message, pass)
+}
+
+/// Reads one hand-over frame from `fd`, blocking at most its timeout.
+#[napi(catch_unwind)]
+pub fn handover_receive(fd: i32) -> handover::HandoverReceived {
+    handover::receive(fd)
+}
+
+/// Stops listener `id` accepting for good while the connections it has
+/// accepted stay queued for `take()`: its socket was handed over.
+#[napi(catch_unwind)]
+pub fn listener_stop_accepting(id: u32) {
+    with_listener(id, (), |l| l.stop_accepting_for_handover())
 }
 
 /// The Node-API version this module is built for, read by Node (≥ 21)

@@ -366,6 +366,20 @@ impl Listener {
         }
     }
 
+    /// Stops accepting for good but keeps the socket and what was accepted
+    /// (for `take()`) until close(): a successor process took the socket over
+    /// (lib/handover.js). A pipe's path now belongs to the successor, so
+    /// close() leaves it in place.
+    pub fn stop_accepting_for_handover(&mut self) {
+        if let Some(poll) = &self.loop_poll {
+            poll.close();
+        }
+        if let Some(acceptor) = &self.acceptor {
+            acceptor.stop_accepting();
+        }
+        self.unlink_on_close = None;
+    }
+
     /// Stops listening now: when this returns the port (or path) is free, and
     /// connections accepted but not yet handed to JavaScript are closed.
     pub fn close(&mut self, env: &Env) -> Result<()> {

@@ -326,6 +326,22 @@ impl Acceptor {
         self.lock().set_error(code);
     }
 
+    /// Stops accepting for good but keeps the socket open and the queue for
+    /// JavaScript: the socket was handed over to a successor process, which
+    /// now accepts from the same kernel queue. Ends the runtime task (the
+    /// event-loop placement's caller closes its poll handle). Connections
+    /// whose PROXY header is still being read are still delivered.
+    pub fn stop_accepting(&self) {
+        let waker = {
+            let mut state = self.lock();
+            state.stop();
+            state.take_waker()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
     /// Stops accepting for good: closes the listening socket (the port or
     /// path is free when this returns), closes every accepted descriptor
     /// JavaScript has not taken, and wakes the runtime task so it ends. With

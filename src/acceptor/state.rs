@@ -25,6 +25,10 @@ pub struct State {
     /// of a shared group).
     listener: Option<Listening>,
     queue: Queue,
+    /// Accepting has stopped for good though the socket is still open: it
+    /// was handed over to another process (see [`crate::handover`]), which
+    /// accepts on it now; what was accepted before still goes to JavaScript.
+    stopped: bool,
 }
 
 /// A descriptor taken back from a queue, with what its PROXY header said.
@@ -96,7 +100,18 @@ impl State {
                 refused_last_round: false,
                 route: None,
             },
+            stopped: false,
         }
+    }
+
+    /// Whether accepting has stopped for good (the socket was handed over).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Stops accepting for good; the queue stays for JavaScript.
+    pub(super) fn stop(&mut self) {
+        self.stopped = true;
     }
 
     /// The listening socket while it is open.

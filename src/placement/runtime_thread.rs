@@ -83,6 +83,10 @@ fn poll_accept(acceptor: &Arc<Acceptor>, cx: &mut Context<'_>, notify: &Notify) 
         Some(admission) => admission.proxy.is_none() && !guard.refused_last_round(),
     };
     maybe_injected_panic();
+    if guard.is_stopped() {
+        // Handed over: the successor accepts now.
+        return Poll::Ready(Step::Closed);
+    }
     let (listening, state) = guard.parts();
     let Some(Listening::Runtime(listener)) = listening else {
         return Poll::Ready(Step::Closed);

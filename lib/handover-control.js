@@ -1,0 +1,277 @@
+'use strict';
+
+// The old side of a hand-over (docs/handover.md): the control socket a
+// process owns at a path once a server of its listens with `handover`, and
+// the conversation with each successor that connects to it. The successor's
+// side is lib/handover.js; the bytes are src/handover/protocol.rs's.
+//
+// Each successor is an ordinary (unref'd) Unix-socket connection read on the
+// event loop, so a process with nothing else to do still exits. A socket
+// asked for is sent with SCM_RIGHTS and this process keeps accepting on it
+// until the successor confirms that it listens; only then does the server
+// stop accepting, emit 'handover' and close as server.close() would.
+
+const fs = require('fs');
+const net = require('net');
+const native = require('./native');
+const { admissionOptions, shareAcrossThreads } = require('./options');
+
+// How long the old side waits for a successor's first message.
+const HELLO_TIMEOUT_MS = 5000;
+const UV_EPIPE = -32;
+const REFUSE_LINGER_MS = 1000;
+
+const kControl = Symbol('rust-net.handover.control');
+const kHandedOver = Symbol('rust-net.handover.done');
+
+// path → { server, ino, dev, servers: Set, offers: Map(token → offer), sessions: Set }
+const controls = new Map();
+let nextToken = 1;
+
+function warn(message, code = 'RUST_NET_HANDOVER') {
+  process.emitWarning(`rust-net hand-over: ${message}`, { code });
+}
+
+// Whether the file at `path` is still `control`'s socket (a successor may
+// have put its own there).
+function ownsPath(control, path) {
+  try {
+    const st = fs.statSync(path);
+    return st.ino === control.ino && st.dev === control.dev;
+  } catch {
+    return false;
+  }
+}
+
+function unlinkIfOwn(control, path) {
+  if (!ownsPath(control, path)) return;
+  try { fs.unlinkSync(path); } catch { /* gone already */ }
+}
+
+function releaseControl(path) {
+  const control = controls.get(path);
+  if (control === undefined) return;
+  controls.delete(path);
+  unlinkIfOwn(control, path);
+  for (const socket of control.sessions) socket.destroy();
+  control.server.close();
+}
+
+let exitHooked = false;
+// At exit, the control sockets still this process's are removed (installed
+// with the first one, so a process without hand-over has no such listener).
+function hookExit() {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const [path, control] of controls) unlinkIfOwn(control, path);
+  });
+}
+
+// Binds a control socket at a temporary name beside `path`, then renames it
+// over `path`: a successor finds either the previous owner's socket or this
+// one, never none. 0600 and SO_PEERCRED keep other users out.
+function ownControl(path) {
+  if (controls.has(path)) return controls.get(path);
+  const server = new net.Server();
+  server[kControl] = true;
+  const control = { server, ino: -1, dev: -1, servers: new Set(), offers: new Map(), sessions: new Set() };
+  const tmp = `${path}.${process.pid}.tmp`;
+  try { fs.unlinkSync(tmp); } catch { /* not there */ }
+  server.on('error', (err) => warn(`cannot own the control socket ${path}: ${err.message}`));
+  server.on('connection', (socket) => serveSession(control, socket));
+  // A pipe's listen() sets up its handle at once (no lookup).
+  server.listen(tmp);
+  server.unref();
+  if (server._handle == null) return null;
+  try {
+    fs.chmodSync(tmp, 0o600);
+    fs.renameSync(tmp, path);
+    const st = fs.statSync(path);
+    control.ino = st.ino;
+    control.dev = st.dev;
+  } catch (err) {
+    warn(`cannot own the control socket ${path}: ${err.message}`);
+    server.close();
+    try { fs.unlinkSync(tmp); } catch { /* not there */ }
+    return null;
+  }
+  controls.set(path, control);
+  hookExit();
+  return control;
+}
+
+// `server` listens and takes part through `path`: this process owns the
+// control socket there from now on, until its last such server closes.
+function register(server, path) {
+  const control = ownControl(path);
+  if (control === null) return;
+  control.servers.add(server);
+  server.once('close', () => {
+    control.servers.delete(server);
+    if (control.servers.size === 0 && controls.get(path) === control) releaseControl(path);
+  });
+}
+
+function isControlServer(server) {
+  return server[kControl] === true;
+}
+
+function ownsControl(path) {
+  return controls.has(path);
+}
+
+// Whether listening server `server` listens on what `message` asks for.
+function matches(server, message) {
+  if (!server.listening || server[kHandedOver]) return false;
+  const address = server.address();
+  if (message.path) return typeof address === 'string' && Buffer.from(address).equals(message.path);
+  return address !== null && typeof address === 'object' &&
+    address.port === message.port && address.address === message.ip;
+}
+
+function send(socket, message, pass = -1) {
+  const fd = socket._handle?.fd;
+  if (socket.destroyed || socket.writableEnded || typeof fd !== 'number' || fd < 0) return UV_EPIPE;
+  return native.handoverSend(fd, message, pass);
+}
+
+// Says why, then hangs up once the peer has read it: the connection is
+// ended, not destroyed, and what the peer sent is read and dropped
+// meanwhile (a Unix socket closed with unread bytes resets its peer, who
+// would then miss the refusal). Destroyed after REFUSE_LINGER_MS anyway.
+function refuse(socket, reason, detail) {
+  send(socket, { type: 'refused', reason });
+  socket.removeAllListeners('data');
+  socket.on('data', () => {});
+  socket.end();
+  setTimeout(() => socket.destroy(), REFUSE_LINGER_MS).unref();
+  if (detail) warn(`refused a successor: ${detail}`, 'RUST_NET_HANDOVER_REFUSED');
+}
+
+// One successor's conversation with this process.
+function serveSession(control, socket) {
+  socket.unref();
+  socket.on('error', () => {});
+  const fd = socket._handle?.fd;
+  const peer = typeof fd === 'number' ? native.handoverPeer(fd) : { code: -1 };
+  if (peer.code !== 0 || !peer.sameUser) {
+    refuse(socket, 'forbidden', `process ${peer.pid} of uid ${peer.uid} is another user`);
+    return;
+  }
+  control.sessions.add(socket);
+  const session = { pid: peer.pid, hello: false, offers: new Set() };
+  socket.setTimeout(HELLO_TIMEOUT_MS, () => { if (!session.hello) socket.destroy(); });
+  let pending = Buffer.alloc(0);
+  socket.on('data', (chunk) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length > 0 && !socket.destroyed && !socket.writableEnded) {
+      const decoded = native.handoverDecode(pending);
+      if (decoded.error != null) {
+        refuse(socket, decoded.refusal, `${decoded.error} (from process ${peer.pid})`);
+        return;
+      }
+      if (decoded.message == null) return;
+      pending = pending.subarray(decoded.used);
+      answer(control, socket, session, decoded.message);
+    }
+  });
+  socket.on('close', () => {
+    control.sessions.delete(socket);
+    // Offers never confirmed: this process keeps serving on them.
+    for (const token of session.offers) control.offers.delete(token);
+  });
+}
+
+function answer(control, socket, session, message) {
+  if (!session.hello) {
+    if (message.type !== 'hello') {
+      refuse(socket, 'unexpected', `${message.type} before hello`);
+      return;
+    }
+    session.hello = true;
+    socket.setTimeout(0);
+    send(socket, { type: 'welcome', pid: process.pid });
+    return;
+  }
+  switch (message.type) {
+    case 'take':
+      offer(control, socket, session, message);
+      return;
+    case 'confirm':
+    case 'abort': {
+      const offered = control.offers.get(message.token);
+      if (offered === undefined || !session.offers.has(message.token)) {
+        refuse(socket, 'unexpected', `${message.type} of an unknown offer`);
+        return;
+      }
+      control.offers.delete(message.token);
+      session.offers.delete(message.token);
+      if (message.type === 'confirm') handedOver(offered.server, session.pid);
+      return;
+    }
+    default:
+      refuse(socket, 'unexpected', `${message.type} from a successor`);
+  }
+}
+
+function offer(control, socket, session, message) {
+  // A group shared across threads is not handed over (docs/handover.md):
+  // its other members would go on accepting here.
+  const server = [...control.servers].find((s) => matches(s, message) && !shareAcrossThreads(s));
+  if (server === undefined) {
+    send(socket, { type: 'missing' });
+    return;
+  }
+  const offered = [...control.offers].find(([, o]) => o.server === server);
+  if (offered !== undefined) {
+    const [token, { pid, session: other }] = offered;
+    if (pid !== session.pid) {
+      send(socket, { type: 'busy', pid });
+      return;
+    }
+    // The same process asks again on a new connection (it gave up on the
+    // first, whose end this process has not read yet): the new one counts.
+    control.offers.delete(token);
+    other.offers.delete(token);
+  }
+  const token = nextToken++;
+  control.offers.set(token, { server, pid: session.pid, session });
+  session.offers.add(token);
+  if (send(socket, { type: 'offer', token }, server._handle.fd) !== 0) {
+    control.offers.delete(token);
+    session.offers.delete(token);
+  }
+}
+
+// The successor listens on `server`'s socket: stop accepting (what was
+// accepted still reaches the server), say so, and close as close() would.
+function handedOver(server, pid) {
+  server[kHandedOver] = true;
+  require('./handle').stopForHandover(server._handle);
+  const isHttp = typeof server.closeIdleConnections === 'function';
+  // An http server answers each request from now on with `Connection:
+  // close`, so every connection ends after its next response.
+  if (isHttp) server.prependListener('request', (req, res) => { res.shouldKeepAlive = false; });
+  server.emit('handover', { pid });
+  // An http server's close() would also destroy the connections it deems
+  // idle at once: among them those accepted a moment ago whose first
+  // request is on its way, and kept-alive ones a client is sending a request
+  // on. Those are served instead (their response closes them), and
+  // keepAliveTimeout ends the ones that stay idle, as Node's own does.
+  const close = isHttp ? () => net.Server.prototype.close.call(server) : () => server.close();
+  // Connections whose PROXY header is still being read were accepted here:
+  // they are delivered until the header's timeout, then the server closes.
+  const headerWait = admissionOptions(server)?.proxy?.timeoutMs;
+  if (headerWait) {
+    setTimeout(close, headerWait);
+  } else {
+    close();
+  }
+}
+
+function wasHandedOver(server) {
+  return server[kHandedOver] === true;
+}
+
+module.exports = { isControlServer, ownsControl, register, wasHandedOver };

@@ -1,0 +1,352 @@
+'use strict';
+
+// Hand-over of listening sockets to a successor process (docs/handover.md).
+//
+// A server that listens with `handover: '<path>'` (or every server under
+// rust-net/register with RUST_NET_HANDOVER=<path>) takes part on both sides:
+//
+// - as the successor, at listen() (this file): it connects to the control
+//   socket at <path>; if a process of the same user answers, it asks for the
+//   socket listening on its own address and adopts it (the same kernel
+//   accept queue), listens, takes over <path> for itself, and confirms.
+//   With no one answering (no file, a stale file) it binds as usual.
+// - as the old side (lib/handover-control.js): the process that owns <path>
+//   answers, sends each socket asked for (SCM_RIGHTS) and keeps accepting on
+//   it until the successor confirms; then that server stops accepting, emits
+//   'handover' and closes as server.close() would.
+//
+// The successor's side is synchronous (a listen() sets up its handle at
+// once), through blocking native calls each bounded by TIMEOUT_MS. Only the
+// main thread takes part: a worker's servers bind as usual.
+
+const fs = require('fs');
+const { isMainThread } = require('worker_threads');
+const native = require('./native');
+const { handoverOption, shareAcrossThreads } = require('./options');
+const control = require('./handover-control');
+
+const ENV = 'RUST_NET_HANDOVER';
+// How long the successor waits for each answer of the old process.
+const TIMEOUT_MS = 5000;
+
+const UV_EPERM = -1;
+const UV_ENOENT = -2;
+const UV_EAGAIN = -11;
+const UV_EACCES = -13;
+const UV_EMFILE = -24;
+const UV_EPIPE = -32;
+const UV_ENOTSOCK = -88;
+const UV_ECONNRESET = -104;
+const UV_ECONNREFUSED = -111;
+const UV_EOF = -4095;
+
+let envApplies = false;
+
+// rust-net/register: RUST_NET_HANDOVER applies to every server.
+function useEnvironment() {
+  envApplies = true;
+}
+
+// The control socket path `server` takes part through, or null.
+function pathOf(server) {
+  if (!isMainThread || control.isControlServer(server)) return null;
+  const own = handoverOption(server);
+  if (own === false) return null;
+  if (typeof own === 'string') return own;
+  if (!envApplies) return null;
+  return process.env[ENV] || null;
+}
+
+function handoverError(code, message, props = {}) {
+  const err = new Error(`rust-net hand-over: ${message}`);
+  err.code = code;
+  Object.assign(err, props);
+  return err;
+}
+
+// path → descriptor of this process's connection to the old process. It is
+// kept while the old process answers, so that servers listening later (in
+// another tick) still reach it after this process owns the path.
+const sessions = new Map();
+
+function closeFd(fd) {
+  native.closeFds([fd]);
+}
+
+// What openSession() returns when the old process vanished mid-way.
+const LOST = -1;
+
+// A conversation with the old process at `path`: its descriptor, null when
+// there is none (no file, a stale file, this process), or LOST. Throws the
+// hand-over errors a listen() reports.
+function openSession(path) {
+  const existing = sessions.get(path);
+  if (existing !== undefined) return existing;
+  if (control.ownsControl(path)) return null;
+  const fd = native.handoverConnect(path, TIMEOUT_MS);
+  if (fd === UV_ENOENT || fd === UV_ECONNREFUSED || fd === UV_ENOTSOCK) return null;
+  if (fd === UV_EACCES || fd === UV_EPERM) {
+    throw handoverError('ERR_RUST_NET_HANDOVER_FORBIDDEN',
+                        `the control socket ${path} belongs to another user`, { path });
+  }
+  if (fd < 0) {
+    throw handoverError('ERR_RUST_NET_HANDOVER_CONTROL', `cannot connect to the control socket ${path} (${
+      require('util').getSystemErrorName(fd)})`, { path, errno: fd });
+  }
+  const peer = native.handoverPeer(fd);
+  if (peer.code !== 0 || !peer.sameUser) {
+    closeFd(fd);
+    throw handoverError('ERR_RUST_NET_HANDOVER_FORBIDDEN',
+                        `the control socket ${path} is served by uid ${peer.uid}, not this process's user`,
+                        { path });
+  }
+  if (peer.pid === process.pid) {
+    closeFd(fd);
+    return null;
+  }
+  peers.set(path, peer.pid);
+  let reply;
+  try {
+    reply = exchange(fd, { type: 'hello', pid: process.pid }, path);
+  } catch (err) {
+    closeFd(fd);
+    throw err;
+  }
+  if (reply === null) {
+    // The old process went away meanwhile (killed): nothing to take over,
+    // though its sockets may still be closing.
+    closeFd(fd);
+    return LOST;
+  }
+  if (reply.fd >= 0) closeFd(reply.fd);
+  if (reply.message?.type !== 'welcome') {
+    closeFd(fd);
+    throw refusedError(reply.message ?? { type: 'nothing' }, path);
+  }
+  sessions.set(path, fd);
+  return fd;
+}
+
+function refusedError(message, path) {
+  if (message.type === 'refused' && message.reason === 'forbidden') {
+    return handoverError('ERR_RUST_NET_HANDOVER_FORBIDDEN',
+                         `the process at ${path} refused this process's user`, { path });
+  }
+  return handoverError('ERR_RUST_NET_HANDOVER_PROTOCOL',
+                       `the process at ${path} answered ${message.type}${
+                         message.reason ? ` (${message.reason})` : ''}`, { path });
+}
+
+// Sends `message` and reads the answer: { message, fd }, { emfile: true },
+// or null when the old process closed the connection (it exited). Throws on
+// garbage, another protocol version or a timeout.
+function exchange(fd, message, path) {
+  const sent = native.handoverSend(fd, message, -1);
+  if (sent === UV_EPIPE || sent === UV_ECONNRESET) return null;
+  if (sent !== 0) {
+    throw handoverError('ERR_RUST_NET_HANDOVER_CONTROL', `cannot write to the control socket ${path}`,
+                        { path, errno: sent });
+  }
+  const reply = native.handoverReceive(fd);
+  if (reply.code === UV_EOF || reply.code === UV_ECONNRESET) return null;
+  if (reply.code === UV_EMFILE) return { emfile: true, fd: -1 };
+  if (reply.error != null) {
+    throw handoverError('ERR_RUST_NET_HANDOVER_PROTOCOL',
+                        `the control socket ${path} does not speak this protocol: ${reply.error}`, { path });
+  }
+  if (reply.code !== 0) {
+    const timedOut = reply.code === UV_EAGAIN;
+    throw handoverError(timedOut ? 'ERR_RUST_NET_HANDOVER_TIMEOUT' : 'ERR_RUST_NET_HANDOVER_CONTROL',
+                        timedOut ? `no answer from the process at ${path} within ${TIMEOUT_MS} ms` :
+                          `cannot read the control socket ${path}`, { path, errno: reply.code });
+  }
+  return reply;
+}
+
+function dropSession(path) {
+  const fd = sessions.get(path);
+  if (fd === undefined) return;
+  sessions.delete(path);
+  closeFd(fd);
+}
+
+// The process at the other end of each path's last session.
+const peers = new Map();
+
+// A process that went away mid-conversation may be dying (killed): the
+// kernel releases its descriptors one after the other, the control socket
+// possibly before the listening ones, so a bind right now could find the
+// address still in use. Waits (at most LOST_WAIT_MS) until `pid` is gone or
+// a zombie without threads (Linux: /proc/<pid>/stat); returns at once for a
+// process that is alive and not exiting (one that has handed everything
+// over), and where there is no /proc.
+const LOST_WAIT_MS = 2000;
+const PF_EXITING = 0x4;
+function waitGone(pid) {
+  if (!pid) return;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + LOST_WAIT_MS;
+  while (Date.now() < deadline) {
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    } catch {
+      return;
+    }
+    // The fields after the command: state, ..., flags (7th), ...,
+    // num_threads (18th). A zombie leader's other threads may still hold
+    // the descriptors: gone means a zombie with no thread left but itself.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [state, flags, threads] = [fields[0], Number(fields[6]), Number(fields[17])];
+    if (state === 'Z' || state === 'X') {
+      if (threads <= 1) return;
+    } else if ((flags & PF_EXITING) === 0) {
+      return;
+    }
+    Atomics.wait(pause, 0, 0, 5);
+  }
+}
+
+// Asks the old process at `path` for the socket matching `request` ({ ip,
+// port } or { path: Buffer }). Returns null (nothing to take over: bind as
+// usual), { fd, token, path } (an offered socket, which the caller owns),
+// or { errno } (EMFILE); throws the errors listen() reports.
+function take(path, request) {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const fd = openSession(path);
+    if (fd === null) return null;
+    if (fd === LOST) {
+      waitGone(peers.get(path));
+      return null;
+    }
+    let reply;
+    try {
+      reply = exchange(fd, { type: 'take', ...request }, path);
+    } catch (err) {
+      dropSession(path);
+      throw err;
+    }
+    if (reply === null) {
+      // A session the old process ended (it has handed everything over or
+      // exited): ask afresh whoever owns the path now.
+      dropSession(path);
+      waitGone(peers.get(path));
+      continue;
+    }
+    if (reply.emfile) {
+      // The socket came but this process had no descriptor for it: the
+      // connection is unusable, and closing it tells the old process.
+      dropSession(path);
+      return { errno: UV_EMFILE };
+    }
+    const { message } = reply;
+    if (message.type === 'offer' && reply.fd >= 0) return { fd: reply.fd, token: message.token, path };
+    if (reply.fd >= 0) closeFd(reply.fd);
+    if (message.type === 'missing') return null;
+    if (message.type === 'busy') {
+      throw handoverError('ERR_RUST_NET_HANDOVER_BUSY',
+                          `the socket is being handed over to process ${message.pid} already`,
+                          { path, pid: message.pid });
+    }
+    dropSession(path);
+    throw refusedError(message, path);
+  }
+  return null;
+}
+
+// Ends an offer: `listening` confirms it (the old server stops accepting),
+// otherwise it is aborted (the old server keeps serving).
+function settle(offer, listening) {
+  const fd = sessions.get(offer.path);
+  if (fd === undefined) return;
+  const sent = native.handoverSend(fd, { type: listening ? 'confirm' : 'abort', token: offer.token }, -1);
+  if (sent !== 0) dropSession(offer.path);
+}
+
+// What to ask the old process for, for a listen() on these arguments of
+// setupListenHandle: [request, address, addressType] in the order Node
+// would bind them.
+function candidatesOf(address, port, addressType) {
+  if (port === -1 && addressType === -1) return [[{ path: Buffer.from(String(address)) }, address, addressType]];
+  if (typeof port !== 'number' || port <= 0) return [];
+  if (address) return [[{ ip: address, port }, address, addressType]];
+  // As Node binds: the unspecified IPv6 address, else IPv4's.
+  return [[{ ip: '::', port }, '::', 6], [{ ip: '0.0.0.0', port }, '0.0.0.0', 4]];
+}
+
+// The successor's part of a listen() (lib/server.js setupListenHandle):
+// null when `server` takes no part or there is nothing to take over (bind
+// as usual); otherwise { handle, address, addressType, offer } with the
+// handed-over socket, { errno } (a listen error), or { error } (a
+// hand-over error to emit).
+function takeForListen(server, address, port, addressType, fd) {
+  const path = pathOf(server);
+  if (path === null || typeof fd === 'number' || shareAcrossThreads(server) ||
+      require('./addresses').hasMoreAddresses(server)) return null;
+  try {
+    for (const [request, chosenAddress, chosenType] of candidatesOf(address, port, addressType)) {
+      let offer;
+      try {
+        offer = take(path, request);
+      } catch (err) {
+        // An address the protocol cannot carry (a scoped IPv6 literal):
+        // this server binds as usual.
+        if (!err.code?.startsWith('ERR_RUST_NET_HANDOVER')) continue;
+        throw err;
+      }
+      if (offer === null) continue;
+      if (offer.errno !== undefined) return { errno: offer.errno };
+      const handle = require('./handle').adoptHandedOver(offer.fd);
+      if (typeof handle === 'number') {
+        settle(offer, false);
+        return { errno: handle };
+      }
+      return { handle, address: chosenAddress, addressType: chosenType, offer };
+    }
+  } catch (err) {
+    Object.assign(err, { syscall: 'listen', address, port: port === -1 ? undefined : port });
+    return { error: err };
+  }
+  return null;
+}
+
+// After Node's set-up of a listen(): confirm or abort what was taken, and
+// own the control socket for the next successor once listening.
+function afterListen(server, taken) {
+  const path = pathOf(server);
+  if (path === null) return;
+  const listening = server._handle != null && server._handle === taken?.handle;
+  if (taken?.offer !== undefined && !listening) {
+    settle(taken.offer, false);
+    return;
+  }
+  if (server._handle == null || !require('./server').isRustServer(server)) return;
+  // A server on several addresses (lib/addresses.js) is not offered: its
+  // successor would find all but the first still bound here.
+  if (require('./handle').moreHandlesOf(server._handle).length > 0) return;
+  // The path first, then the confirmation: a process that comes next asks
+  // this one, which already listens.
+  control.register(server, path);
+  if (taken?.offer === undefined) return;
+  settle(taken.offer, true);
+  if (taken.addressType === -1) {
+    // An adopted pipe: its file is this server's now, removed when it
+    // closes as libuv removes the file of a pipe it bound — unless it is
+    // handed over in turn.
+    const file = String(taken.address);
+    server.once('close', () => {
+      if (control.wasHandedOver(server) || file.startsWith('\0')) return;
+      try { fs.unlinkSync(file); } catch { /* gone already */ }
+    });
+  }
+}
+
+module.exports = {
+  ENV,
+  afterListen,
+  pathOf,
+  settle,
+  take,
+  takeForListen,
+  useEnvironment,
+};

@@ -1,0 +1,260 @@
+//! Hand-over of listening sockets to a successor process (docs/handover.md).
+//!
+//! - [`protocol`]: the messages and their encoding, sans I/O.
+//! - [`edge`]: descriptor passing (SCM_RIGHTS), peer credentials
+//!   (SO_PEERCRED) and the successor's blocking reads.
+//!
+//! The conversation itself is driven from JavaScript (lib/handover.js): the
+//! old side reads its control connections as ordinary Node sockets and
+//! decodes with [`decode`]; the successor's listen() calls [`connect`],
+//! [`send`] and [`receive`] synchronously. This module converts between
+//! the protocol's types and the plain objects JavaScript sees.
+
+pub mod edge;
+pub mod protocol;
+
+use std::net::IpAddr;
+use std::os::fd::IntoRawFd;
+use std::time::Duration;
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use protocol::{Address, Message, Refusal};
+
+/// One message as JavaScript sees it: `type` names it, the other members
+/// are those of its kind.
+#[napi(object)]
+#[derive(Default)]
+pub struct HandoverMessage {
+    /// hello, welcome, take, offer, missing, busy, confirm, abort, refused.
+    pub r#type: String,
+    pub pid: Option<u32>,
+    pub token: Option<u32>,
+    /// take (TCP): the IP literal and port.
+    pub ip: Option<String>,
+    pub port: Option<u32>,
+    /// take (pipe): the path.
+    pub path: Option<Buffer>,
+    /// refused: forbidden, malformed, version, unexpected.
+    pub reason: Option<String>,
+}
+
+impl From<&Message> for HandoverMessage {
+    fn from(message: &Message) -> Self {
+        let of = |kind: &str| HandoverMessage {
+            r#type: kind.to_string(),
+            ..Default::default()
+        };
+        match message {
+            Message::Hello { pid } => HandoverMessage {
+                pid: Some(*pid),
+                ..of("hello")
+            },
+            Message::Welcome { pid } => HandoverMessage {
+                pid: Some(*pid),
+                ..of("welcome")
+            },
+            Message::Take(Address::Tcp { ip, port }) => HandoverMessage {
+                ip: Some(ip.to_string()),
+                port: Some(u32::from(*port)),
+                ..of("take")
+            },
+            Message::Take(Address::Pipe(path)) => HandoverMessage {
+                path: Some(path.clone().into()),
+                ..of("take")
+            },
+            Message::Offer { token } => HandoverMessage {
+                token: Some(*token),
+                ..of("offer")
+            },
+            Message::Missing => of("missing"),
+            Message::Busy { pid } => HandoverMessage {
+                pid: Some(*pid),
+                ..of("busy")
+            },
+            Message::Confirm { token } => HandoverMessage {
+                token: Some(*token),
+                ..of("confirm")
+            },
+            Message::Abort { token } => HandoverMessage {
+                token: Some(*token),
+                ..of("abort")
+            },
+            Message::Refused(why) => HandoverMessage {
+                reason: Some(why.name().to_string()),
+                ..of("refused")
+            },
+        }
+    }
+}
+
+impl TryFrom<&HandoverMessage> for Message {
+    type Error = String;
+
+    fn try_from(m: &HandoverMessage) -> Result<Self, String> {
+        let need = |v: Option<u32>, what: &str| v.ok_or(format!("{} needs {what}", m.r#type));
+        Ok(match m.r#type.as_str() {
+            "hello" => Message::Hello {
+                pid: need(m.pid, "pid")?,
+            },
+            "welcome" => Message::Welcome {
+                pid: need(m.pid, "pid")?,
+            },
+            "take" => match (&m.ip, &m.path) {
+                (Some(ip), None) => Message::Take(Address::Tcp {
+                    ip: ip.parse::<IpAddr>().map_err(|e| e.to_string())?,
+                    port: u16::try_from(need(m.port, "port")?).map_err(|e| e.to_string())?,
+                }),
+                (None, Some(path)) if !path.is_empty() && path.len() <= protocol::MAX_PATH => {
+                    Message::Take(Address::Pipe(path.to_vec()))
+                }
+                _ => return Err("take needs an ip and port, or a path".into()),
+            },
+            "offer" => Message::Offer {
+                token: need(m.token, "token")?,
+            },
+            "missing" => Message::Missing,
+            "busy" => Message::Busy {
+                pid: need(m.pid, "pid")?,
+            },
+            "confirm" => Message::Confirm {
+                token: need(m.token, "token")?,
+            },
+            "abort" => Message::Abort {
+                token: need(m.token, "token")?,
+            },
+            "refused" => Message::Refused(match m.reason.as_deref() {
+                Some("forbidden") => Refusal::Forbidden,
+                Some("version") => Refusal::Version,
+                Some("unexpected") => Refusal::Unexpected,
+                _ => Refusal::Malformed,
+            }),
+            other => return Err(format!("unknown hand-over message type {other:?}")),
+        })
+    }
+}
+
+/// What [`decode`] found at the start of some bytes.
+#[napi(object)]
+pub struct HandoverDecoded {
+    /// Bytes the message took (0 when more are needed or on error).
+    pub used: u32,
+    pub message: Option<HandoverMessage>,
+    /// Why the bytes can never decode.
+    pub error: Option<String>,
+    /// The refusal to answer that error with (malformed or version).
+    pub refusal: Option<String>,
+}
+
+/// Decodes the first frame of `bytes` (see [`protocol::decode`]).
+pub fn decode(bytes: &[u8]) -> HandoverDecoded {
+    match protocol::decode(bytes) {
+        Ok(Some((message, used))) => HandoverDecoded {
+            used: used as u32,
+            message: Some(HandoverMessage::from(&message)),
+            error: None,
+            refusal: None,
+        },
+        Ok(None) => HandoverDecoded {
+            used: 0,
+            message: None,
+            error: None,
+            refusal: None,
+        },
+        Err(err) => HandoverDecoded {
+            used: 0,
+            message: None,
+            error: Some(err.to_string()),
+            refusal: Some(err.refusal().name().to_string()),
+        },
+    }
+}
+
+/// A control connection's peer.
+#[napi(object)]
+pub struct HandoverPeer {
+    /// 0 or a negative libuv errno (then the rest is meaningless).
+    pub code: i32,
+    pub pid: u32,
+    pub uid: u32,
+    pub same_user: bool,
+}
+
+/// Who is at the other end of control connection `fd`.
+pub fn peer(fd: i32) -> HandoverPeer {
+    match edge::peer(fd) {
+        Ok(p) => HandoverPeer {
+            code: 0,
+            pid: p.pid,
+            uid: p.uid,
+            same_user: p.is_same_user(),
+        },
+        Err(code) => HandoverPeer {
+            code,
+            pid: 0,
+            uid: 0,
+            same_user: false,
+        },
+    }
+}
+
+/// A blocking connection to the control socket at `path`, whose reads and
+/// writes each wait at most `timeout_ms`: its descriptor (the caller owns
+/// it), or a negative libuv errno.
+pub fn connect(path: &str, timeout_ms: u32) -> i32 {
+    match edge::connect(path, Duration::from_millis(u64::from(timeout_ms))) {
+        Ok(fd) => fd.into_raw_fd(),
+        Err(code) => code,
+    }
+}
+
+/// Sends `message` on control connection `fd`, with descriptor `pass`
+/// attached when it is not negative: 0 or a negative libuv errno; an
+/// invalid message throws.
+pub fn send(fd: i32, message: &HandoverMessage, pass: i32) -> napi::Result<i32> {
+    let message = Message::try_from(message).map_err(napi::Error::from_reason)?;
+    let pass = (pass >= 0).then_some(pass);
+    Ok(edge::send(fd, &message, pass).err().unwrap_or(0))
+}
+
+/// What [`receive`] read.
+#[napi(object)]
+pub struct HandoverReceived {
+    /// 0; or a negative libuv errno (`UV_EOF` for a closed connection,
+    /// `UV_EMFILE` when a descriptor came but could not be received).
+    pub code: i32,
+    pub message: Option<HandoverMessage>,
+    /// The descriptor that came with the message (the caller owns it), or -1.
+    pub fd: i32,
+    /// Why the bytes were not this protocol.
+    pub error: Option<String>,
+}
+
+/// libuv's `UV_EOF`.
+const UV_EOF: i32 = -4095;
+
+/// Reads one frame from control connection `fd`, blocking (at most its
+/// timeout).
+pub fn receive(fd: i32) -> HandoverReceived {
+    let failed = |code: i32, error: Option<String>| HandoverReceived {
+        code,
+        message: None,
+        fd: -1,
+        error,
+    };
+    match edge::recv(fd) {
+        Ok((message, passed)) => HandoverReceived {
+            code: 0,
+            message: Some(HandoverMessage::from(&message)),
+            fd: passed.map_or(-1, IntoRawFd::into_raw_fd),
+            error: None,
+        },
+        Err(edge::RecvError::Closed) => failed(UV_EOF, None),
+        Err(edge::RecvError::NoDescriptors) => failed(-libc::EMFILE, None),
+        Err(edge::RecvError::Os(code)) => failed(code, None),
+        Err(edge::RecvError::Protocol(err)) => {
+            failed(crate::errno::UV_EINVAL, Some(err.to_string()))
+        }
+    }
+}
