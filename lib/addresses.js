@@ -13,7 +13,8 @@
 // address. addresses() lists them all.
 
 const net = require('net');
-const { invalidArgType, invalidArgValue, uvExceptionWithHostPort } = require('./socket-options');
+const { invalidArgType, invalidArgValue } = require('./errors');
+const { uvExceptionWithHostPort } = require('./socket-options');
 
 // The addresses after the first, for the server's pending listen().
 const kMoreAddresses = Symbol('rust-net.moreAddresses');

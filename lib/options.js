@@ -24,6 +24,7 @@ const nodeHasBlockList = (() => {
   }
 })();
 const { TCPConstants } = require('./wraps');
+const { invalidArgType, invalidArgValue, outOfRange, readInteger } = require('./errors');
 const { normalizeSocketOptions } = require('./socket-options');
 const nodeHasReusePort = TCPConstants.UV_TCP_REUSEPORT !== undefined;
 
@@ -36,13 +37,6 @@ const kShareListen = Symbol('rust-net.shareAcrossThreads.listen');
 const PLACEMENTS = ['auto', 'runtime', 'event-loop'];
 const PLACEMENT_ENV = 'RUST_NET_ACCEPT_PLACEMENT';
 
-// An ERR_INVALID_ARG_VALUE TypeError worded as Node words its own.
-function invalidArgValue(name, value, reason) {
-  const received = typeof value === 'string' ? `'${value}'` : String(value);
-  const err = new TypeError(`The property '${name}' ${reason}. Received ${received}`);
-  err.code = 'ERR_INVALID_ARG_VALUE';
-  return err;
-}
 
 function readShare(options, name) {
   const value = options.shareAcrossThreads;
@@ -68,26 +62,7 @@ function placementFromEnv() {
   return envPlacement;
 }
 
-// How Node describes a value it received ("type string ('x')", "an
-// instance of Object"), for errors worded as Node's.
-function describeReceived(value) {
-  if (value == null) return ` ${value}`;
-  if (typeof value === 'function') return ` function ${value.name}`;
-  if (typeof value === 'object') {
-    const name = value.constructor?.name;
-    return name ? ` an instance of ${name}` : ' [object]';
-  }
-  let shown = String(value);
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
-  if (typeof value === 'string') shown = `'${shown}'`;
-  return ` type ${typeof value} (${shown})`;
-}
 
-function invalidArgType(name, expected, value) {
-  const err = new TypeError(`The "${name}" property must be ${expected}. Received${describeReceived(value)}`);
-  err.code = 'ERR_INVALID_ARG_TYPE';
-  return err;
-}
 
 function oneOf(name, value, allowed) {
   if (!allowed.includes(value)) {
@@ -149,34 +124,8 @@ function normalizeProxyProtocol(value, name) {
 
 const INT32_MAX = 2 ** 31 - 1;
 
-// A number as Node's ERR_OUT_OF_RANGE shows the one it received: integers
-// beyond 2 ** 32 grouped by threes with underscores, -0 as -0.
-function shownNumber(value) {
-  if (Object.is(value, -0)) return '-0';
-  const text = String(value);
-  if (!Number.isInteger(value) || Math.abs(value) <= 2 ** 32) return text;
-  const sign = value < 0 ? '-' : '';
-  const digits = text.slice(sign.length);
-  const head = digits.length % 3 || 3;
-  const groups = [digits.slice(0, head)];
-  for (let i = head; i < digits.length; i += 3) groups.push(digits.slice(i, i + 3));
-  return sign + groups.join('_');
-}
 
-// Node's ERR_OUT_OF_RANGE RangeError, worded as its validators word it.
-function outOfRange(name, range, value) {
-  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shownNumber(value)}`);
-  err.code = 'ERR_OUT_OF_RANGE';
-  return err;
-}
 
-// An integer option from `min` to `max`, as Node's validateInteger checks.
-function readInteger(value, name, min, max) {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
-  if (value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value);
-  return value;
-}
 
 const PEER_OPTIONS = ['maxConnectionsPerAddress', 'acceptRatePerAddress', 'perAddressIPv4Prefix',
                       'perAddressIPv6Prefix'];

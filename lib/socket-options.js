@@ -16,6 +16,7 @@
 // it set, so everything a program sees stays Node's.
 
 const { TCP } = require('./wraps');
+const { invalidArgType, invalidArgValue, readInteger: int } = require('./errors');
 
 const INT32_MAX = 2 ** 31 - 1;
 // The kernel's bounds (include/net/tcp.h): MAX_TCP_KEEPIDLE,
@@ -70,48 +71,10 @@ const OPTIONS = {
 };
 const OPTION_NAMES = Object.keys(OPTIONS);
 
-function describeReceived(value) {
-  if (value == null) return ` ${value}`;
-  if (typeof value === 'function') return ` function ${value.name}`;
-  if (typeof value === 'object') {
-    const name = value.constructor?.name;
-    return name ? ` an instance of ${name}` : ' [object]';
-  }
-  let shown = String(value);
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
-  if (typeof value === 'string') shown = `'${shown}'`;
-  return ` type ${typeof value} (${shown})`;
-}
 
-// Node's ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE and ERR_INVALID_ARG_VALUE,
-// worded as Node words them for an option.
-function invalidArgType(name, expected, value) {
-  const err = new TypeError(`The "${name}" property must be ${expected}. Received${describeReceived(value)}`);
-  err.code = 'ERR_INVALID_ARG_TYPE';
-  return err;
-}
 
-function outOfRange(name, range, value) {
-  let received = String(value);
-  if (Number.isInteger(value) && Math.abs(value) > 2 ** 32) received = received.replace(/\B(?=(\d{3})+$)/g, '_');
-  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${received}`);
-  err.code = 'ERR_OUT_OF_RANGE';
-  return err;
-}
 
-function invalidArgValue(name, value, reason) {
-  const shown = typeof value === 'string' ? `'${value}'` : require('util').inspect(value);
-  const err = new TypeError(`The property '${name}' ${reason}. Received ${shown}`);
-  err.code = 'ERR_INVALID_ARG_VALUE';
-  return err;
-}
 
-function int(value, name, min, max) {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
-  if (value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value);
-  return value;
-}
 
 function bool(value, name) {
   if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
@@ -284,8 +247,6 @@ function socketOptionError(errno, option, address, port) {
 
 module.exports = {
   OPTION_NAMES,
-  invalidArgType,
-  invalidArgValue,
   PresetTCP,
   bindSocketOptions,
   normalizeSocketOptions,

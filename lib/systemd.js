@@ -10,7 +10,7 @@
 // Rust accepts on it, and close() closes it.
 
 const native = require('./native');
-const { invalidArgType, invalidArgValue } = require('./socket-options');
+const { invalidArgType, invalidArgValue } = require('./errors');
 
 // sd_listen_fds(3)'s SD_LISTEN_FDS_START.
 const LISTEN_FDS_START = 3;
