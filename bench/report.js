@@ -15,6 +15,35 @@ const { renderSvg } = require('./plot');
 const RESULTS_DIR = path.join(__dirname, 'results');
 const PAGE = path.join(__dirname, 'RESULTS.md');
 const CHART = path.join(__dirname, 'ratios.svg');
+const JOURNAL = path.join(__dirname, 'JOURNAL.md');
+
+// The blocks that bench/handover.js and bench/overload.js write into
+// JOURNAL.md (between their markers), shown again on the results page: what
+// the listening socket's owner can do is a figure too, beside the speed.
+const BLOCKS = [
+  ['Restarts under load (hand-over against node:net and reusePort)', 'restarts-under-load-issue-30',
+   /<!-- bench\/handover\.js: start -->\n([\s\S]*?)<!-- bench\/handover\.js: end -->/],
+  ['Overload (per-client limits and load-aware accepting against maxConnections)',
+   'overload-issue-31-per-client-limits-and-load-aware-accepting',
+   /<!-- overload:begin[^\n]*\n([\s\S]*?)<!-- overload:end -->/],
+];
+
+function journalBlocks() {
+  let journal;
+  try {
+    journal = fs.readFileSync(JOURNAL, 'utf8');
+  } catch {
+    return [];
+  }
+  const parts = [];
+  for (const [title, anchor, pattern] of BLOCKS) {
+    const found = pattern.exec(journal);
+    if (!found) continue;
+    parts.push('', `## ${title}`, '', found[1].trim(), '',
+               `How to read it, and how it was run: [JOURNAL.md](JOURNAL.md#${anchor}).`);
+  }
+  return parts;
+}
 
 // Where each regime is described on the page.
 const REGIMES = {
@@ -169,6 +198,7 @@ function page(runs) {
   parts.push('', '## Targets missed', '',
              missed.length ? missed.map((x) => `- ${x}`).join('\n') : 'None.',
              '', 'What bounds each of them, measured: [JOURNAL.md](JOURNAL.md#what-bounds-the-targets-on-node-24-and-26).');
+  parts.push(...journalBlocks());
   return `${parts.join('\n')}\n`;
 }
 
