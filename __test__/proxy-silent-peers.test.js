@@ -20,7 +20,8 @@ const { test } = require('node:test');
 const { v1 } = require('./helpers/proxy');
 
 const WANTED = 10000;
-const TIMEOUT = 4000; // proxyProtocol.timeout: longer than opening them all takes
+// proxyProtocol.timeout: longer than opening them all takes (0.6-1.6 s here).
+const TIMEOUT = 6000;
 // Bytes of server RSS per pending connection: the header buffer
 // (maxHeaderLength, 4096 by default) and its task's bookkeeping. Measured
 // 5.3 KiB on Linux x64, Node 20 (docs/overload.md).
@@ -39,11 +40,18 @@ function child(file, args, nofile) {
     path.join(__dirname, 'fixtures', file), JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const queue = [];
   const waiting = [];
-  proc.on('message', (m) => (waiting.length ? waiting.shift()(m) : queue.push(m)));
+  let exited = null;
+  proc.on('message', (m) => (waiting.length ? waiting.shift().resolve(m) : queue.push(m)));
+  proc.on('exit', (code, signal) => {
+    exited = new Error(`${file} exited (${signal || code})`);
+    for (const w of waiting.splice(0)) w.reject(exited);
+  });
   const next = (what, ms) => new Promise((resolve, reject) => {
     if (queue.length) return resolve(queue.shift());
+    if (exited) return reject(exited);
     const timer = setTimeout(() => reject(new Error(`${file}: no ${what} within ${ms} ms`)), ms);
-    waiting.push((m) => { clearTimeout(timer); resolve(m); });
+    const done = (f) => (v) => { clearTimeout(timer); f(v); };
+    waiting.push({ resolve: done(resolve), reject: done(reject) });
   });
   return { proc, next, ask: (m, what, ms) => { proc.send(m); return next(what, ms); } };
 }
@@ -80,7 +88,7 @@ test('10,000 silent trusted PROXY peers: bounded memory, others served, all clos
       const before = await server.ask('report', 'report', 2000);
 
       clients = child('silent-peers-clients.js', { port, count }, nofile);
-      const { openedMs } = await clients.next('all connected', TIMEOUT - 500);
+      const { openedMs } = await clients.next('all connected', TIMEOUT - 1000);
       const pending = await server.ask('report', 'report', 2000);
       // All accepted and pending in Rust: none timed out yet, none in JavaScript.
       assert.strictEqual(pending.stats.accepted - before.stats.accepted, count, 'all accepted');
@@ -103,7 +111,7 @@ test('10,000 silent trusted PROXY peers: bounded memory, others served, all clos
       assert.ok(perConn < RSS_BOUND, `${perConn} bytes per pending connection`);
 
       // (c) every silent peer is closed by the server at the timeout.
-      const done = await clients.next('all closed', TIMEOUT + 4000);
+      const done = await clients.next('all closed', TIMEOUT + 3000);
       console.log(`# closed by the server after ${done.lifetimes[0]}-${done.lifetimes[1]} ms (timeout ${TIMEOUT})`);
       assert.strictEqual(done.failed, 0);
       assert.strictEqual(done.closed, count);
