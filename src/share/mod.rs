@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::acceptor::Acceptor;
-use crate::bind::{BindError, TcpBind};
 use crate::admission::Admission;
+use crate::bind::{BindError, TcpBind};
 use crate::placement::runtime_thread;
 use crate::socket::{self, Bound, Kind};
 use crate::{errno, runtime};
