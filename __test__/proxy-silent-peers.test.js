@@ -94,7 +94,9 @@ test('10,000 silent trusted PROXY peers: bounded memory, others served, all clos
       assert.strictEqual(pending.stats.accepted - before.stats.accepted, count, 'all accepted');
       assert.strictEqual(pending.admission.ERR_PROXY_HEADER_TIMEOUT ?? 0, 0, 'none timed out yet');
       assert.strictEqual(pending.connections, before.connections);
-      assert.ok(pending.fds - before.fds >= count, `server holds their descriptors (${pending.fds - before.fds})`);
+      // (Within a few: the warm-up connection's descriptor, or the spare one
+      // kept for EMFILE, may be counted in one report and not the other.)
+      assert.ok(pending.fds - before.fds >= count - 8, `server holds their descriptors (${pending.fds - before.fds})`);
 
       // (a) a genuine client is served promptly, (b) the limits still hold.
       const served = await genuine(port, '203.0.113.9');
