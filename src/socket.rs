@@ -389,3 +389,32 @@ pub fn close_raw(fd: RawFd) {
 pub fn raw(socket: &Socket) -> RawFd {
     socket.as_raw_fd()
 }
+
+/// `SO_ACCEPTCONN`: whether `listen()` was called on the socket (systemd's
+/// descriptors are checked with it; the test hooks report it).
+#[cfg(target_os = "linux")]
+pub fn is_listener(sock: &socket2::SockRef<'_>) -> io::Result<bool> {
+    sock.is_listener()
+}
+
+/// `SO_ACCEPTCONN` where socket2 does not offer it (macOS has the option).
+#[cfg(not(target_os = "linux"))]
+pub fn is_listener(sock: &socket2::SockRef<'_>) -> io::Result<bool> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `value`, which we
+    // own; the descriptor is open for the duration of the borrow.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value != 0)
+}

@@ -78,7 +78,7 @@ pub fn check(fd: RawFd) -> Result<(), Unfit> {
     ) {
         return Err(Unfit::Family);
     }
-    if !accepts_connections(fd) {
+    if !crate::socket::is_listener(&socket).unwrap_or(false) {
         return Err(Unfit::NotListening);
     }
     // SAFETY: F_SETFD only sets the flags of the open descriptor.
@@ -86,24 +86,6 @@ pub fn check(fd: RawFd) -> Result<(), Unfit> {
         return Err(Unfit::Os(crate::errno::last_uv_code()));
     }
     Ok(())
-}
-
-/// SO_ACCEPTCONN: whether `listen()` was called on the socket.
-fn accepts_connections(fd: RawFd) -> bool {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: the kernel writes at most `len` bytes into `value`, which we
-    // own; `fd` is an open socket for the duration of the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    rc == 0 && value != 0
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@
 //!   tests check what the kernel really has, not what rust-net meant to set;
 //! - `getsockoptForTests(fd, level, name, len)` reads any one option.
 
-use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -67,35 +66,6 @@ pub fn inspect_socket(fd: i32) -> Result<SocketOptions> {
     inspect(fd).map_err(|code| Error::from_reason(format!("inspectSocket: errno {code}")))
 }
 
-/// `SO_ACCEPTCONN`: whether the socket is listening.
-#[cfg(target_os = "linux")]
-fn is_listener(sock: &socket2::SockRef<'_>) -> io::Result<bool> {
-    sock.is_listener()
-}
-
-/// `SO_ACCEPTCONN` where socket2 does not offer it (macOS has the option).
-#[cfg(not(target_os = "linux"))]
-fn is_listener(sock: &socket2::SockRef<'_>) -> io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: the kernel writes at most `len` bytes into `value`, which we
-    // own; the descriptor is open for the duration of the borrow.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(value != 0)
-}
-
 /// Reads the options of any open socket descriptor.
 fn inspect(fd: RawFd) -> std::result::Result<SocketOptions, i32> {
     if guess_kind(fd).is_none() {
@@ -116,7 +86,7 @@ fn inspect(fd: RawFd) -> std::result::Result<SocketOptions, i32> {
     }
     Ok(SocketOptions {
         reuse_address: sock.reuse_address().map_err(|e| uv_code(&e))?,
-        accepting: is_listener(&sock).map_err(|e| uv_code(&e))?,
+        accepting: crate::socket::is_listener(&sock).map_err(|e| uv_code(&e))?,
         no_delay: if is_ip { sock.tcp_nodelay().ok() } else { None },
         keep_alive: sock.keepalive().map_err(|e| uv_code(&e))?,
         ipv6_only: if family == libc::AF_INET6 {
