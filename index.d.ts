@@ -100,7 +100,8 @@ export interface PeerLimitOptions {
   pauseAcceptAfter?: number;
   /**
    * While paused, reset the connections the kernel's accept queue holds
-   * beyond this many (integer ≥ 0), so clients retry elsewhere.
+   * beyond this many (integer ≥ 0), so clients retry elsewhere. Alone, it
+   * pauses after 25 ms (`pauseAcceptAfter`'s measured default).
    */
   shedAbove?: number;
 }
@@ -114,6 +115,11 @@ export interface LoadEventMessage {
   shed: number;
   /** `resume`: how long the pause lasted, in milliseconds. */
   pausedMs: number;
+  /**
+   * Handshakes the kernel dropped at the socket because its queue was full:
+   * `overflow`, since the last report; `resume`, during the pause (Linux; 0 elsewhere).
+   */
+  drops: number;
 }
 
 /** createServer() options: node:net's, and rust-net's own. */
@@ -318,8 +324,12 @@ export declare function admissionStats(server: unknown): Record<string, number> 
 
 /** What `serverStats()` reports of a server's listening socket (docs/overload.md). */
 export interface ServerStats {
-  /** The kernel's accept queue (TCP on Linux; null elsewhere): connections waiting, and how many fit. */
-  acceptQueue: { length: number; limit: number } | null;
+  /**
+   * The kernel's accept queue (TCP on Linux; null elsewhere): connections waiting, how many fit,
+   * and handshakes the kernel dropped at the socket since listen() — mostly for a full queue,
+   * each client retry again (null where the kernel cannot say).
+   */
+  acceptQueue: { length: number; limit: number; drops: number | null } | null;
   /** Connections taken from the kernel since listen(), refused ones included. */
   accepted: number;
   /** Connections refused in Rust, by code (`ERR_PEER_LIMIT`, `ERR_PEER_BLOCKED`, ...). */

@@ -122,6 +122,20 @@ test('a kernel queue that fills while paused is published as an overflow', async
   assert.ok(overflow, `events: ${JSON.stringify(events)}`);
   assert.strictEqual(overflow.queue.limit, 4);
   assert.ok(overflow.queue.length >= 4);
+  assert.ok(overflow.drops > 0, `drops: ${overflow.drops}`);
+});
+
+test('without the options, a queue that overflows is published as an overflow with the kernel\'s drops', async () => {
+  // Accepting on the event loop, which is stalled: 13 handshakes against a
+  // queue of 4, so the kernel drops some (the clients' SYNs, retried later).
+  const { stats, events } = await stalled({ acceptPlacement: 'event-loop' }, { rest: 12, hold: 150, backlog: 4 });
+  const overflows = events.filter((e) => e.kind === 'overflow');
+  assert.ok(overflows.length >= 1, `events: ${JSON.stringify(events)}`);
+  assert.deepStrictEqual(events.map((e) => e.kind), overflows.map(() => 'overflow'), 'nothing but overflows');
+  assert.strictEqual(overflows[0].queue.limit, 4);
+  assert.ok(overflows[0].drops > 0, `drops: ${overflows[0].drops}`);
+  const reported = overflows.reduce((sum, e) => sum + e.drops, 0);
+  assert.ok(stats.acceptQueue.drops >= reported, `serverStats drops ${stats.acceptQueue.drops}, reported ${reported}`);
 });
 
 test('bad values throw Node-style errors; the pair with shareAcrossThreads is refused', () => {

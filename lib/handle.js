@@ -120,11 +120,12 @@ function configureAdmission(handle, server, options, checkInJs, syncBlockList = 
 }
 
 // Sets load-aware accepting (lib/options.js overloadOptions, or null for
-// none) on a Rust handle before it listens.
+// none) on a Rust handle before it listens, and the overflow reports every
+// Rust handle publishes.
 function configureOverload(handle, server, options) {
-  if (!isRustHandle(handle) || options === null) return;
-  handle[kListener].configureOverload(options);
-  handle[kLoadEvents] = new LoadEvents(server, handle[kListener]);
+  if (!isRustHandle(handle)) return;
+  if (options !== null) handle[kListener].configureOverload(options);
+  handle[kLoadEvents] = new LoadEvents(server, handle[kListener], options !== null);
 }
 
 // Connections counted by what admission did with them.

@@ -110,6 +110,7 @@ class Listener {
   configureOverload(options) { native.listenerConfigureOverload(this.id, options); }
 
   takeLoadEvents() { return native.listenerTakeLoadEvents(this.id); }
+  overflow() { return native.listenerOverflow(this.id); }
 
   // serverStats()'s figures (src/listener/stats.rs), or null.
   stats() { return native.listenerStats(this.id); }

@@ -13,7 +13,8 @@ function serverStats(server) {
   const info = statsOf(server?._handle);
   if (info == null) return null;
   return {
-    acceptQueue: info.queueLimit == null ? null : { length: info.queueLength, limit: info.queueLimit },
+    acceptQueue: info.queueLimit == null ? null :
+      { length: info.queueLength, limit: info.queueLimit, drops: info.queueDrops ?? null },
     accepted: info.accepted,
     rejected: { ...info.rejected },
     acceptErrors: info.acceptErrors,

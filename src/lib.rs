@@ -359,6 +359,13 @@ pub fn listener_take_load_events(id: u32) -> Vec<listener::LoadEventInfo> {
     with_listener(id, Vec::new(), |l| l.take_load_events())
 }
 
+/// An overflow of the kernel's accept queue not yet reported (handshakes it
+/// dropped at the socket since the last call), or null.
+#[napi(catch_unwind)]
+pub fn listener_overflow(id: u32) -> Option<listener::LoadEventInfo> {
+    with_listener(id, None, |l| l.overflow())
+}
+
 /// A close-on-exec duplicate of `fd` (the caller owns it), or a libuv errno.
 /// Node's stream wraps are opened on duplicates of Rust-owned listening
 /// sockets, so that `server._handle` is a genuine TCPWrap or PipeWrap while

@@ -348,6 +348,44 @@ pub fn accept_queue(listener: RawFd) -> Option<(u32, u32)> {
     Some((info.tcpi_unacked, info.tcpi_sacked))
 }
 
+/// How many handshakes the kernel has dropped at the listening socket `fd`
+/// since it was created: the socket's own `sk_drops`, read with SO_MEMINFO
+/// (Linux 4.13 and later). Linux counts a listener's drops where it counts
+/// `ListenDrops` for the whole machine — mostly a full accept queue, each
+/// retransmitted SYN or ACK again — so a rise is the one per-socket sign of
+/// an overflowing queue. None where it cannot be read.
+#[cfg(target_os = "linux")]
+pub fn listen_drops(listener: RawFd) -> Option<u32> {
+    /// `SO_MEMINFO` on every architecture rust-net builds for (the libc
+    /// crate exports it only for some).
+    const SO_MEMINFO: libc::c_int = 55;
+    const DROPS: usize = libc::SK_MEMINFO_DROPS as usize;
+    let mut info = [0u32; DROPS + 1];
+    let size = std::mem::size_of_val(&info);
+    let mut len = size as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `info`, which we
+    // own; `listener` is an open descriptor for the duration of the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            listener,
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 || (len as usize) < size {
+        return None;
+    }
+    Some(info[DROPS])
+}
+
+/// Elsewhere no per-socket drop count can be read.
+#[cfg(not(target_os = "linux"))]
+pub fn listen_drops(_listener: RawFd) -> Option<u32> {
+    None
+}
+
 /// Elsewhere (macOS's TCP_CONNECTION_INFO has no accept-queue length) the
 /// kernel cannot say: the accept loop then lets accept() decide.
 #[cfg(not(target_os = "linux"))]

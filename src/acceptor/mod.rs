@@ -167,11 +167,12 @@ impl Acceptor {
     }
 
     fn with_socket(listener: Option<Listening>, backlog: i32) -> Self {
+        let drops = listener.as_ref().and_then(|l| socket::listen_drops(l.fd()));
         Acceptor {
             state: Mutex::new(State::new(listener, backlog)),
             claimed: AtomicPtr::new(std::ptr::null_mut()),
             admission: None,
-            counters: stats::Counters::default(),
+            counters: stats::Counters::new(drops.unwrap_or(0)),
             overload: None,
         }
     }

@@ -11,6 +11,10 @@
 //! while the event loop is busy. (On the event loop nothing is accepted
 //! while it is busy anyway; the connections wait in the kernel.)
 //!
+//! An overflow is the kernel's own count of handshakes dropped at the
+//! socket rising ([`Acceptor::new_drops`]), read at each look while paused;
+//! JavaScript reads it too, when it takes a batch, for every server.
+//!
 //! Each change is recorded as an event (bounded) for JavaScript, which
 //! publishes it on `diagnostics_channel` when it next takes a batch — the
 //! event loop cannot hear of anything sooner, since it is what is busy.
@@ -49,13 +53,19 @@ pub struct LoadEvent {
     pub shed: u64,
     /// How long the pause that ended lasted, in milliseconds (`"resume"`).
     pub paused_ms: u64,
+    /// Handshakes the kernel dropped at the socket: since the last report
+    /// (`"overflow"`), or during the pause that ended (`"resume"`).
+    pub drops: u64,
 }
 
 #[derive(Default)]
 struct Pause {
     since: Option<Instant>,
     shed: u64,
-    /// The queue was seen full during this pause (one overflow event each).
+    /// Handshakes the kernel dropped during this pause.
+    drops: u64,
+    /// An overflow was reported during this pause (one event each; the
+    /// rest of its drops go with the resume event).
     overflowed: bool,
     events: VecDeque<LoadEvent>,
 }
@@ -158,6 +168,7 @@ impl Acceptor {
                 queue: crate::socket::accept_queue(fd),
                 shed: std::mem::take(&mut pause.shed),
                 paused_ms,
+                drops: std::mem::take(&mut pause.drops),
             };
             pause.overflowed = false;
             Overload::push(&mut pause, event);
@@ -176,12 +187,14 @@ impl Acceptor {
                     queue,
                     shed: 0,
                     paused_ms: 0,
+                    drops: 0,
                 },
             );
             news = true;
         }
-        if let Some((length, limit)) = queue {
-            if length >= limit && !pause.overflowed {
+        if let Some(dropped) = self.new_drops(fd) {
+            pause.drops += u64::from(dropped);
+            if !pause.overflowed {
                 pause.overflowed = true;
                 Overload::push(
                     &mut pause,
@@ -190,6 +203,7 @@ impl Acceptor {
                         queue,
                         shed: 0,
                         paused_ms: 0,
+                        drops: u64::from(dropped),
                     },
                 );
                 news = true;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::Listener;
-use crate::acceptor::overload::{Overload, OverloadOptions};
+use crate::acceptor::overload::{LoadEvent, Overload, OverloadOptions};
 
 /// One server's figures, as `serverStats()` builds its result from them.
 #[napi_derive::napi(object)]
@@ -16,6 +16,9 @@ pub struct ServerStatsInfo {
     /// How many the queue holds at most: the backlog as the kernel applied
     /// it (capped by `net.core.somaxconn`).
     pub queue_limit: Option<u32>,
+    /// Handshakes the kernel dropped at the socket since it listened here
+    /// (mostly a full queue; Linux).
+    pub queue_drops: Option<u32>,
     /// Connections taken from the kernel, refused ones included.
     pub accepted: f64,
     /// Connections refused in Rust, by code (`ERR_PEER_LIMIT`, ...).
@@ -42,9 +45,12 @@ impl Listener {
             return None;
         }
         let acceptor = self.acceptor.as_ref()?;
-        let queue = acceptor
-            .with_listener(|s| crate::socket::accept_queue(std::os::fd::AsRawFd::as_raw_fd(s)))
-            .flatten();
+        let (queue, drops) = acceptor
+            .with_listener(|s| {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(s);
+                (crate::socket::accept_queue(fd), acceptor.drops(fd))
+            })
+            .unwrap_or((None, None));
         let counts = acceptor.counts();
         let load = acceptor.overload_counts();
         let rejected = self
@@ -58,6 +64,7 @@ impl Listener {
         Some(ServerStatsInfo {
             queue_length: queue.map(|q| q.0),
             queue_limit: queue.map(|q| q.1),
+            queue_drops: drops,
             accepted: counts.accepted as f64,
             rejected,
             accept_errors: counts.errors as f64,
@@ -81,6 +88,22 @@ pub struct LoadEventInfo {
     pub shed: f64,
     /// How long that pause lasted, in milliseconds (`"resume"`).
     pub paused_ms: f64,
+    /// Handshakes the kernel dropped: since the last report (`"overflow"`),
+    /// or during the pause that ended (`"resume"`).
+    pub drops: f64,
+}
+
+impl LoadEventInfo {
+    fn from_event(e: LoadEvent) -> Self {
+        LoadEventInfo {
+            kind: e.kind.to_string(),
+            queue_length: e.queue.map(|q| q.0),
+            queue_limit: e.queue.map(|q| q.1),
+            shed: e.shed as f64,
+            paused_ms: e.paused_ms as f64,
+            drops: e.drops as f64,
+        }
+    }
 }
 
 impl Listener {
@@ -97,13 +120,31 @@ impl Listener {
         acceptor
             .take_load_events()
             .into_iter()
-            .map(|e| LoadEventInfo {
-                kind: e.kind.to_string(),
-                queue_length: e.queue.map(|q| q.0),
-                queue_limit: e.queue.map(|q| q.1),
-                shed: e.shed as f64,
-                paused_ms: e.paused_ms as f64,
-            })
+            .map(LoadEventInfo::from_event)
             .collect()
+    }
+
+    /// An overflow not yet reported: the kernel dropped handshakes at the
+    /// socket since the last report (None when it did not, or cannot say,
+    /// and for a member of a group sharing a socket across threads).
+    pub fn overflow(&self) -> Option<LoadEventInfo> {
+        if self.share.is_some() {
+            return None;
+        }
+        let acceptor = self.acceptor.as_ref()?;
+        acceptor
+            .with_listener(|s| {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(s);
+                let drops = acceptor.new_drops(fd)?;
+                Some(LoadEvent {
+                    kind: "overflow",
+                    queue: crate::socket::accept_queue(fd),
+                    shed: 0,
+                    paused_ms: 0,
+                    drops: u64::from(drops),
+                })
+            })
+            .flatten()
+            .map(LoadEventInfo::from_event)
     }
 }
