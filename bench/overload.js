@@ -22,6 +22,16 @@
 //
 //   node bench/overload.js [--quick] [--write] [--scenarios hog,open]
 //
+// sweep     What sets load-aware accepting's default: rust-net's open loop
+//           at 0.7x capacity (a server keeping up: every pause there is a
+//           false alarm, every shed connection a needless reset) and at 2x
+//           (overloaded: what it serves, how late, and its memory), for
+//           each pauseAcceptAfter value, beside rust-net without the option
+//           and node:net. ROUNDS rounds, the configurations in turn.
+//
+//   node bench/overload.js --sweep [--pauses 5,10,25,50,100,200] [--shed 128]
+//                          [--light 0.7] [--seconds 6] [--rounds 2] [--write]
+//
 // --quick shortens every window (and HOG to 1,000); --write replaces the
 // overload:begin/end block of bench/JOURNAL.md (added at the end if missing).
 // Node built-ins only; rust-net from this checkout (built: npm install).
@@ -44,7 +54,7 @@ const QUICK = opt('quick');
 const HOG = QUICK ? 1000 : 5000;
 const OTHERS = 100;
 const WINDOW_S = QUICK ? 3 : 10;
-const SECONDS = QUICK ? 4 : 10;
+const SECONDS = Number(optVal('seconds', QUICK ? 4 : 10));
 const WORK_US = 1000;
 const SCENARIOS = optVal('scenarios', 'hog,open').split(',');
 const PORT = 17800;
@@ -55,9 +65,9 @@ const log = (...a) => console.log(...a);
 
 // `node bench/overload.js --serve <impl> <scenario> <port>`: one server.
 if (argv[0] === '--serve') {
-  const [, impl, scenario, port] = argv;
+  const [, impl, scenario, port, given] = argv;
   const mod = impl === 'rust-net' ? require(ROOT) : net;
-  const options = impl !== 'rust-net' ? {} : scenario === 'hog' ?
+  const options = given ? JSON.parse(given) : impl !== 'rust-net' ? {} : scenario === 'hog' ?
     { maxConnectionsPerAddress: 100 } : { pauseAcceptAfter: 50, shedAbove: 128 };
   const server = mod.createServer(options, (socket) => {
     socket.on('error', () => {});
@@ -100,8 +110,10 @@ if (argv[0] === '--hog') {
   return;
 }
 
-function startServer(impl, scenario, port) {
-  const child = spawn(process.execPath, [__filename, '--serve', impl, scenario, String(port)],
+function startServer(impl, scenario, port, options) {
+  const args = [__filename, '--serve', impl, scenario, String(port)];
+  if (options) args.push(JSON.stringify(options));
+  const child = spawn(process.execPath, args,
                       { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = new Promise((resolve) => child.once('message', resolve));
   return { child, ready };
@@ -195,8 +207,8 @@ async function capacity(port) {
   return served / 2;
 }
 
-async function openScenario(impl, port, rate) {
-  const server = startServer(impl, 'open', port);
+async function openScenario(impl, port, rate, options) {
+  const server = startServer(impl, 'open', port, options);
   await server.ready;
   const baseRss = rssKiB(server.child.pid);
   let peakRss = baseRss;
@@ -225,22 +237,77 @@ async function openScenario(impl, port, rate) {
   };
 }
 
-function writeJournal(markdown) {
-  const begin = '<!-- overload:begin — everything down to overload:end is written by `node bench/overload.js --write` -->';
-  const end = '<!-- overload:end -->';
+// Replaces the `name`:begin/end block of bench/JOURNAL.md (added under
+// `heading` at the end if missing).
+function writeJournal(markdown, name = 'overload', heading = 'Overload (issue 31): per-client limits and load-aware accepting') {
+  const begin = `<!-- ${name}:begin — everything down to ${name}:end is written by \`node bench/overload.js ${name === 'overload' ? '--write' : '--sweep --write'}\` -->`;
+  const end = `<!-- ${name}:end -->`;
   let text = fs.readFileSync(JOURNAL, 'utf8');
   const block = `${begin}\n${markdown}\n${end}`;
-  const i = text.indexOf('<!-- overload:begin');
+  const i = text.indexOf(`<!-- ${name}:begin`);
   const j = text.indexOf(end);
   if (i >= 0 && j > i) {
     text = text.slice(0, i) + block + text.slice(j + end.length);
   } else {
-    text = `${text.trimEnd()}\n\n## Overload (issue 31): per-client limits and load-aware accepting\n\n${block}\n`;
+    text = `${text.trimEnd()}\n\n## ${heading}\n\n${block}\n`;
   }
   fs.writeFileSync(JOURNAL, text);
 }
 
+// The sweep's configurations: [label, impl, server options].
+function sweepConfigs() {
+  const pauses = optVal('pauses', '5,10,25,50,100,200').split(',').map(Number);
+  const shed = optVal('shed', '128');
+  const shedAbove = shed === 'none' ? {} : { shedAbove: Number(shed) };
+  return [
+    ['node:net, maxConnections 1,000', 'node:net', null],
+    ['rust-net, no option', 'rust-net', {}],
+    ...pauses.map((n) => [`rust-net, pauseAcceptAfter ${n}${shed === 'none' ? '' : `, shedAbove ${shed}`}`,
+      'rust-net', { pauseAcceptAfter: n, ...shedAbove }]),
+  ];
+}
+
+async function sweep() {
+  const rounds = Number(optVal('rounds', '2'));
+  const lightLoad = Number(optVal('light', '0.7'));
+  let port = PORT + 50;
+  const cap = await capacity(port++);
+  const configs = sweepConfigs();
+  const rows = new Map(configs.map(([label]) => [label, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [label, impl, options] of configs) {
+      const light = await openScenario(impl, port++, Math.round(cap * lightLoad), options);
+      const heavy = await openScenario(impl, port++, Math.round(cap * 2), options);
+      log(JSON.stringify({ round, label, light, heavy }));
+      rows.get(label).push({ light, heavy });
+      if (port > PORT + 99) port = PORT + 51;
+    }
+  }
+  const med = (xs) => percentile(xs.filter((x) => x != null), 0.5);
+  const lines = [
+    `Run ${new Date().toISOString()}: Node ${process.version}, ${os.cpus().length} CPUs, load average at start ` +
+    `${os.loadavg().map((x) => x.toFixed(2)).join(' ')}. Capacity ${Math.round(cap)}/s (closed loop, node:net); ` +
+    `open loop for ${SECONDS} s at ${lightLoad}x (${Math.round(cap * lightLoad)}/s) and 2x (${Math.round(cap * 2)}/s); ` +
+    `${WORK_US} µs of CPU per request; the median of ${rounds} rounds (of two, the higher).`, '',
+    `| server | ${lightLoad}x: served % | p99 ms | pauses | shed | 2x: served | p99 ms | peak RSS MiB | pauses | shed |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const [label] of configs) {
+    const rs = rows.get(label);
+    const l = rs.map((r) => r.light);
+    const h = rs.map((r) => r.heavy);
+    lines.push(`| ${label} | ${fmt(med(l.map((r) => (100 * r.served) / r.sent)), 1)} | ${fmt(med(l.map((r) => r.p99)))} | ` +
+      `${med(l.map((r) => r.stats?.pauses)) ?? '—'} | ${med(l.map((r) => r.stats?.shed)) ?? '—'} | ` +
+      `${med(h.map((r) => r.served))} | ${fmt(med(h.map((r) => r.p99)))} | ${fmt(med(h.map((r) => r.peakRssMiB)), 1)} | ` +
+      `${med(h.map((r) => r.stats?.pauses)) ?? '—'} | ${med(h.map((r) => r.stats?.shed)) ?? '—'} |`);
+  }
+  const markdown = lines.join('\n');
+  log(markdown);
+  if (opt('write')) writeJournal(markdown, 'overload-sweep', 'Load-aware accepting: the default, measured (issue 31)');
+}
+
 async function main() {
+  if (opt('sweep')) return sweep();
   const lines = [
     `Run ${new Date().toISOString()}${QUICK ? ' (--quick)' : ''}: Node ${process.version}, ${os.cpus().length} CPUs, ` +
     `load average at start ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}. Each server a child process; ` +
@@ -283,9 +350,9 @@ async function main() {
 }
 
 setTimeout(() => {
-  console.error('bench/overload: still running after 10 min; stopping');
+  console.error('bench/overload: still running after 40 min; stopping');
   process.exit(1);
-}, 10 * 60e3).unref();
+}, 40 * 60e3).unref();
 main().catch((err) => {
   console.error(err);
   process.exit(1);

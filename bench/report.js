@@ -26,6 +26,8 @@ const BLOCKS = [
   ['Overload (per-client limits and load-aware accepting against maxConnections)',
    'overload-issue-31-per-client-limits-and-load-aware-accepting',
    /<!-- overload:begin[^\n]*\n([\s\S]*?)<!-- overload:end -->/],
+  ['Load-aware accepting: the default, measured', 'load-aware-accepting-the-default-measured-issue-31',
+   /<!-- overload-sweep:begin[^\n]*\n([\s\S]*?)<!-- overload-sweep:end -->/],
 ];
 
 function journalBlocks() {

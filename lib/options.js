@@ -178,8 +178,9 @@ function peerLimitOptions(server) {
 // --- Load-aware accepting (docs/overload.md) ---
 
 // pauseAcceptAfter when only shedAbove is given: a batch the event loop has
-// left untaken for 100 ms (chosen, not measured: see docs/overload.md).
-const DEFAULT_PAUSE_AFTER = 100;
+// left untaken for 25 ms (measured: `node bench/overload.js --sweep`, see
+// docs/overload.md, "Choosing the values").
+const DEFAULT_PAUSE_AFTER = 25;
 
 // pauseAcceptAfter (ms) and shedAbove of createServer() or listen(), merged
 // over `previous` (listen()'s win); undefined when neither is set.
