@@ -139,7 +139,9 @@ function askThroughProxy(port, source) {
 test('a proxyProtocol server hands over: the successor reads the headers, the old one closes after the header timeout', async () => {
   const ctl = path.join(tempDir(), 'ctl');
   const port = await freePort();
-  const options = { proxyProtocol: { trusted: [host], timeout: 300 } };
+  // The slow header must outlive a successor's start (a process on a busy
+  // CI machine can take a second): a short timeout would reset it first.
+  const options = { proxyProtocol: { trusted: [host], timeout: 4000 } };
   const spec = { handover: ctl, servers: [{ kind: 'net', port, host, options }] };
   const old = app(spec);
   const { pid: oldPid } = await old.event('listening');
