@@ -154,10 +154,12 @@ function deliverDrained(handle) {
 // close() of a wrap over a SO_REUSEPORT socket bound here: on a kernel that
 // would reset the connections waiting in its accept queue when it closes
 // (net.ipv4.tcp_migrate_req unset, or not Linux), Rust takes them all and
-// closes the socket at once; they reach the server as 'connection's on the
-// next tick. The wrap's own duplicate of the socket is closed first, so
+// closes the socket at once (with tcp_migrate_req it only closes, and the
+// kernel moves them to another member); they, and any the runtime placement
+// had accepted but not delivered yet, reach the server as 'connection's on
+// the next tick. The wrap's own duplicate of the socket is closed first, so
 // that Rust's close is the socket's last and follows its last accept4.
-// Returns whether it drained (else the listener is closed as usual).
+// Returns whether it did (else the listener is closed as usual).
 function closeDraining(handle) {
   const server = handle[kDrainServer];
   if (server === undefined) return false;

@@ -281,10 +281,11 @@ pub fn listener_close(env: Env, id: u32) -> Result<()> {
     }
 }
 
-/// A `reusePort` server's close on a kernel that would reset its accept
-/// queue: takes every waiting connection, then closes the socket; returns
-/// how many connections wait for `take()` before `listenerClose`, or -1 when
-/// nothing was done and `listenerClose` alone loses nothing.
+/// A `reusePort` server's close: takes every connection waiting in its
+/// kernel queue where the kernel would reset them, then closes the socket;
+/// returns how many accepted connections wait for `take()` before
+/// `listenerClose`, or -1 when nothing was done and `listenerClose` alone
+/// loses nothing.
 #[napi(catch_unwind)]
 pub fn listener_close_draining(id: u32) -> i32 {
     with_listener(id, -1, |l| l.close_draining())

@@ -346,25 +346,28 @@ impl Acceptor {
         }
     }
 
-    /// Takes every connection waiting in the kernel's accept queue into this
-    /// queue, then closes the listening socket, all under the state lock so
-    /// that nothing else runs between the last `accept4` and the close: a
-    /// `reusePort` listener leaving its group on a kernel that would reset
-    /// its queue (see `crate::listener::leave`). Connections arriving after
-    /// that `accept4` go to the group's other listeners, or are reset in the
-    /// microseconds before the close. Returns how many descriptors wait for
-    /// JavaScript now: the queue, with the part of the last batch it had not
-    /// claimed. A peer whose PROXY header has not arrived yet is closed (its
-    /// header would be read on the runtime, after the server has closed).
-    pub fn drain_and_close(&self) -> usize {
+    /// A `reusePort` listener leaving its group (see `crate::listener::leave`):
+    /// with `drain` (a kernel that would reset its queue), takes every
+    /// connection waiting in the kernel's accept queue into this queue, then
+    /// closes the listening socket, all under the state lock so that nothing
+    /// else runs between the last `accept4` and the close; connections
+    /// arriving after that `accept4` go to the group's other listeners, or
+    /// are reset in the microseconds before the close. Without `drain` (the
+    /// kernel migrates its queue) it only closes. Either way what was
+    /// accepted stays queued: returns how many descriptors wait for
+    /// JavaScript, the queue and the part of the last batch it had not
+    /// claimed. A drained peer whose PROXY header has not arrived yet is
+    /// closed (its header would be read on the runtime, after the close).
+    pub fn drain_and_close(&self, drain: bool) -> usize {
         let (waiting, unread, waker) = {
             let mut state = self.lock();
             self.reconcile(&mut state);
             let mut unread = Vec::new();
-            if let Some(fd) = state.listening().map(Listening::fd) {
+            if let Some(fd) = state.listening().map(Listening::fd).filter(|_| drain) {
                 // What the queue holds, and a batch more for those arriving
                 // meanwhile: a steady flood must not keep the server open.
-                let bound = socket::pending_connections(fd).unwrap_or(DRAIN_UNCOUNTED) + ACCEPT_BATCH;
+                let bound =
+                    socket::pending_connections(fd).unwrap_or(DRAIN_UNCOUNTED) + ACCEPT_BATCH;
                 for _ in 0..bound {
                     match self.accept(fd) {
                         Accepted::Conn(conn) => {

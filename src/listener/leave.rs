@@ -12,13 +12,15 @@ use crate::socket;
 
 impl Listener {
     /// Closes the listening socket of a server that bound its own
-    /// SO_REUSEPORT socket, after taking every connection its kernel queue
-    /// holds, when the kernel would reset them: returns how many
-    /// connections wait for `take()` then (the listener itself stays until
-    /// `close()`). Returns -1, having done nothing, where `close()` loses
-    /// nothing: no `reusePort`, a socket shared across threads or handed
-    /// over to a successor (which accepts from that queue now), not
-    /// listening, or `tcp_migrate_req` set.
+    /// SO_REUSEPORT socket, keeping what it accepted for JavaScript: where
+    /// the kernel would reset its queue, after taking every connection
+    /// waiting there; where `tcp_migrate_req` moves them to another member,
+    /// at once. Returns how many connections wait for `take()` then (the
+    /// listener itself stays until `close()`): those, and those the runtime
+    /// placement had accepted before (which no kernel can migrate). Returns
+    /// -1, having done nothing, where `close()` loses nothing: no
+    /// `reusePort`, a socket shared across threads or handed over to a
+    /// successor (which accepts from that queue now), or not listening.
     pub fn close_draining(&mut self) -> i32 {
         if !self.reuse_port || self.share.is_some() {
             return -1;
@@ -26,13 +28,14 @@ impl Listener {
         let Some(acceptor) = &self.acceptor else {
             return -1;
         };
-        if acceptor.lock().is_stopped() || socket::migrates_accept_queue() {
+        if acceptor.lock().is_stopped() {
             return -1;
         }
         // The poll handle leaves libuv's epoll before the socket closes.
         if let Some(poll) = &self.loop_poll {
             poll.close();
         }
-        i32::try_from(acceptor.drain_and_close()).unwrap_or(i32::MAX)
+        let drain = !socket::migrates_accept_queue();
+        i32::try_from(acceptor.drain_and_close(drain)).unwrap_or(i32::MAX)
     }
 }
