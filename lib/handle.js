@@ -75,14 +75,15 @@ function onconnectionBatch(handle) {
     handle[kLoadEvents]?.publish();
     admission?.startBatch();
     const error = batch[0];
-    if (error !== 0) {
-      // An accept error: Node emits it as 'error' (which throws without a
-      // listener); the connections of this batch still come after it.
-      batch[0] = 0;
+    batch[0] = 0;
+    // An accept error: Node emits it as 'error' (which throws without a
+    // listener); the connections of this batch still come after it. A
+    // closed server has no accept error to report (Node's has no socket).
+    if (error !== 0 && !draining) {
       try {
         handle.onconnection(error);
       } catch (ex) {
-        if (count > 0) process.nextTick(draining ? deliverDrained : onconnectionBatch, handle);
+        if (count > 0) process.nextTick(onconnectionBatch, handle);
         throw ex;
       }
     }
