@@ -31,6 +31,13 @@ const kPresetDelay = Symbol('rust-net.presetDelay');
 // ref()'d and unref()'d with this one.
 const kMore = Symbol('rust-net.more');
 const kLoadEvents = Symbol('rust-net.loadEvents');
+// A wrap over a SO_REUSEPORT socket bound here: its close drains the kernel
+// queue first (closeDraining below). Then the server it belongs to, and how
+// many of the drained connections its `_connections` still counts for them.
+const kReusePort = Symbol('rust-net.reusePort');
+const kDrainServer = Symbol('rust-net.drainServer');
+const kReserved = Symbol('rust-net.reserved');
+const kDraining = Symbol('rust-net.draining');
 
 const UV_EINVAL = -22;
 const UV_EEXIST = -17;
@@ -55,6 +62,8 @@ function isRustHandle(handle) {
 // closes it) — never both, never neither.
 function onconnectionBatch(handle) {
   const listener = handle[kListener];
+  // A closed server still delivers what its close drained (closeDraining).
+  const draining = handle[kDraining] === true;
   const batch = listener.batch;
   const claimed = handle[kClaimed];
   const admission = handle[kAdmission];
@@ -66,10 +75,11 @@ function onconnectionBatch(handle) {
     handle[kLoadEvents]?.publish();
     admission?.startBatch();
     const error = batch[0];
-    if (error !== 0) {
-      // An accept error: Node emits it as 'error' (which throws without a
-      // listener); the connections of this batch still come after it.
-      batch[0] = 0;
+    batch[0] = 0;
+    // An accept error: Node emits it as 'error' (which throws without a
+    // listener); the connections of this batch still come after it. A
+    // closed server has no accept error to report (Node's has no socket).
+    if (error !== 0 && !draining) {
       try {
         handle.onconnection(error);
       } catch (ex) {
@@ -79,8 +89,9 @@ function onconnectionBatch(handle) {
     }
     for (let i = 1; i <= count; i++) {
       // Closed while this batch was being delivered (a 'connection' listener
-      // called server.close()): Rust closes the rest, like a backlog.
-      if (handle[kClosed]) return;
+      // called server.close()): Rust closes the rest, like a backlog, or
+      // (reusePort) the close drained them, to be delivered after it.
+      if (handle[kClosed] && !draining) return;
       let clientHandle;
       if (isPipe) clientHandle = new Pipe(PipeConstants.SOCKET);
       else if (preset === undefined) clientHandle = new TCP(TCPConstants.SOCKET);
@@ -89,9 +100,11 @@ function onconnectionBatch(handle) {
         clientHandle.close();
         listener.release(i - 1);
         claimed[0] = i;
+        if (draining) unreserve(handle, 1);
         continue;
       }
       claimed[0] = i;
+      if (draining) unreserve(handle, 1);
       if (admission !== undefined && !admission.admit(clientHandle, i - 1, batch[i])) {
         clientHandle.close();
         continue;
@@ -103,13 +116,66 @@ function onconnectionBatch(handle) {
         if (preset !== undefined) startDelivery(null);
         // A listener threw: Node would report it and go on accepting, so the
         // rest of the batch is delivered once the exception has been handled.
-        if (i < count || count === batch.length - 1) process.nextTick(onconnectionBatch, handle);
+        if (i < count || count === batch.length - 1) {
+          process.nextTick(draining ? deliverDrained : onconnectionBatch, handle);
+        }
         throw ex;
       }
       if (preset !== undefined) startDelivery(null);
     }
     // A full array: more may be queued behind it.
-  } while (count === batch.length - 1 && !handle[kClosed]);
+  } while (count === batch.length - 1 && (draining || !handle[kClosed]));
+}
+
+// The server's `_connections` counts the drained connections not yet
+// delivered, so that Node's close() does not emit 'close' before they are:
+// each delivery (Node's onconnection counts it again) takes one off.
+function unreserve(handle, count) {
+  const n = Math.min(count, handle[kReserved] ?? 0);
+  if (n <= 0) return;
+  handle[kReserved] -= n;
+  handle[kDrainServer]._connections -= n;
+}
+
+// Delivers, after server.close() has returned, the connections that a
+// reusePort server's close took from its kernel queue, each as a
+// 'connection' as if it had been accepted just before the close; then
+// frees the listener, and lets the server emit 'close' if nothing else
+// is open (else the last connection's end does, as in Node).
+function deliverDrained(handle) {
+  onconnectionBatch(handle);
+  handle[kDraining] = false;
+  const server = handle[kDrainServer];
+  unreserve(handle, handle[kReserved]);
+  handle[kAdmission]?.close();
+  handle[kListener].close();
+  if (typeof server._emitCloseIfDrained === 'function') server._emitCloseIfDrained();
+}
+
+// close() of a wrap over a SO_REUSEPORT socket bound here: on a kernel that
+// would reset the connections waiting in its accept queue when it closes
+// (net.ipv4.tcp_migrate_req unset, or not Linux), Rust takes them all and
+// closes the socket at once (with tcp_migrate_req it only closes, and the
+// kernel moves them to another member); they, and any the runtime placement
+// had accepted but not delivered yet, reach the server as 'connection's on
+// the next tick. The wrap's own duplicate of the socket is closed first, so
+// that Rust's close is the socket's last and follows its last accept4.
+// Returns whether it did (else the listener is closed as usual).
+function closeDraining(handle) {
+  const server = handle[kDrainServer];
+  if (server === undefined) return false;
+  const waiting = handle[kListener].closeDraining();
+  if (waiting < 0) return false;
+  if (waiting === 0) {
+    handle[kAdmission]?.close();
+    handle[kListener].close();
+    return true;
+  }
+  handle[kReserved] = waiting;
+  handle[kDraining] = true;
+  server._connections += waiting;
+  process.nextTick(deliverDrained, handle);
+  return true;
 }
 
 // Applies `options` (lib/options.js admissionOptions) to a Rust handle
@@ -151,6 +217,17 @@ function listen(backlog) {
 }
 
 function close(callback) {
+  if (!this[kClosed] && this[kDrainServer] !== undefined) {
+    this[kClosed] = true;
+    wrapFds.delete(this.fd);
+    const result = Object.getPrototypeOf(this).close.call(this, callback);
+    if (!closeDraining(this)) {
+      this[kAdmission]?.close();
+      this[kListener].close();
+    }
+    for (const more of this[kMore] ?? []) more.close();
+    return result;
+  }
   if (!this[kClosed]) {
     this[kClosed] = true;
     wrapFds.delete(this.fd);
@@ -280,6 +357,7 @@ function createServerHandle(address, port, addressType, fd, flags, bindOptions =
   // Node's noDelay/keepAlive are preset only on a socket bound here with
   // them (not on a descriptor or path given to listen()).
   let preset = null;
+  let reusePortBound = false;
   if (typeof fd === 'number' && fd >= 0) {
     err = wrapFds.has(fd) ? UV_EEXIST : listener.open(fd);
   } else if (port === -1 && addressType === -1) {
@@ -298,6 +376,7 @@ function createServerHandle(address, port, addressType, fd, flags, bindOptions =
       socketOptions: socketOptions?.spec,
     };
     err = listener.bindTcp(spec, share);
+    reusePortBound = reusePort;
     if (socketOptions !== null && socketOptions.preset !== 0) preset = socketOptions;
     if (err) {
       const option = listener.failedOption;
@@ -316,6 +395,7 @@ function createServerHandle(address, port, addressType, fd, flags, bindOptions =
     return err;
   }
   const wrap = wrapListener(listener);
+  if (typeof wrap !== 'number' && reusePortBound && !share) wrap[kReusePort] = true;
   if (typeof wrap !== 'number' && preset !== null) {
     wrap[kPreset] = preset.preset;
     wrap[kPresetDelay] = preset.keepAliveDelay;
@@ -331,6 +411,13 @@ class SocketOptionFailure {
     this.err = err;
     this.option = option;
   }
+}
+
+// Tells a wrap over a SO_REUSEPORT socket bound here which server it
+// listens for, so that its close drains its queue into that server
+// (closeDraining); other handles are left alone.
+function drainOnClose(handle, server) {
+  if (isRustHandle(handle) && handle[kReusePort] === true) handle[kDrainServer] = server;
 }
 
 // Where a Rust handle will accept ('auto', 'runtime' or 'event-loop'), set
@@ -369,6 +456,7 @@ module.exports = {
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
   createServerHandle,
+  drainOnClose,
   placementOf,
   setPlacement,
   shareLoadOf,

@@ -90,6 +90,12 @@ class Listener {
 
   close() { native.listenerClose(this.id); }
 
+  // A reusePort server closing: takes every connection waiting in the kernel
+  // queue where the kernel would reset them, closes the socket, and returns
+  // how many accepted connections wait for take() before close(); -1 when it
+  // did nothing (not such a server: close() loses nothing).
+  closeDraining() { return native.listenerCloseDraining(this.id); }
+
   // Handed over to another process: stop accepting, keep the queue.
   stopAccepting() { native.listenerStopAccepting(this.id); }
 

@@ -24,6 +24,7 @@ const {
   configureAdmission,
   configureOverload,
   createServerHandle,
+  drainOnClose,
   setPlacement,
   takeOverHandle,
 } = require('./handle');
@@ -152,6 +153,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     }
   }
   setPlacement(this._handle, acceptPlacement(this));
+  drainOnClose(this._handle, this);
   // A group shared across threads reads PROXY headers in Rust, and leaves
   // the blockList to JavaScript (and Node 22.13+'s own check).
   configureAdmission(this._handle, this,
@@ -170,6 +172,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
       }
       if (typeof handle !== 'number') {
         setPlacement(handle, acceptPlacement(this));
+        drainOnClose(handle, this);
         configureAdmission(handle, this, admissionOptions(this), !nodeHasBlockList && !!this.blockList);
         configureOverload(handle, this, overloadOptions(this));
       }

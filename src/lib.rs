@@ -281,6 +281,16 @@ pub fn listener_close(env: Env, id: u32) -> Result<()> {
     }
 }
 
+/// A `reusePort` server's close: takes every connection waiting in its
+/// kernel queue where the kernel would reset them, then closes the socket;
+/// returns how many accepted connections wait for `take()` before
+/// `listenerClose`, or -1 when nothing was done and `listenerClose` alone
+/// loses nothing.
+#[napi(catch_unwind)]
+pub fn listener_close_draining(id: u32) -> i32 {
+    with_listener(id, -1, |l| l.close_draining())
+}
+
 /// Sets listener `id`'s blockList and PROXY protocol settings (before
 /// listen()). Throws on a rule that does not parse.
 #[napi(catch_unwind)]

@@ -26,6 +26,7 @@ use crate::{errno, reserve, runtime};
 
 mod join_group;
 mod js;
+mod leave;
 mod stats;
 pub use join_group::ThreadShareStats;
 pub use js::ConnectionCallback;
@@ -59,6 +60,9 @@ pub struct Listener {
     share: Option<Arc<crate::share::Seat>>,
     /// The socket option the kernel refused when binding failed.
     failed_option: Option<&'static str>,
+    /// It bound its own SO_REUSEPORT socket (`reusePort`): leaving the
+    /// group must not reset its queue (see [`leave`]).
+    reuse_port: bool,
 }
 
 impl Listener {
@@ -83,7 +87,10 @@ impl Listener {
         }
         let result = TcpBind::try_from(spec).and_then(|bind| match bind.share_thread_id {
             Some(thread_id) => self.share_tcp(&bind, thread_id),
-            None => socket::bind_tcp(&bind).map(|bound| self.set_bound(Ok(bound))),
+            None => socket::bind_tcp(&bind).map(|bound| {
+                self.reuse_port = bind.reuse_port;
+                self.set_bound(Ok(bound))
+            }),
         });
         match result {
             Ok(code) => code,

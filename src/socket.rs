@@ -399,6 +399,25 @@ pub fn accept_queue(_listener: RawFd) -> Option<(u32, u32)> {
     None
 }
 
+/// Whether the kernel moves the connections waiting in a closing
+/// SO_REUSEPORT listener's accept queue to another listener of its group
+/// instead of resetting them: `net.ipv4.tcp_migrate_req=1` (Linux 5.14+,
+/// per network namespace, 0 by default). Read at each close, since an
+/// operator may set it at any time; false where it cannot be read (older
+/// kernels) and on other systems, whose close resets the queue.
+#[cfg(target_os = "linux")]
+pub fn migrates_accept_queue() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req")
+        .is_ok_and(|value| !matches!(value.trim(), "" | "0"))
+}
+
+/// See the Linux version above: no other system migrates a closing
+/// listener's queue.
+#[cfg(not(target_os = "linux"))]
+pub fn migrates_accept_queue() -> bool {
+    false
+}
+
 /// `fcntl(F_DUPFD_CLOEXEC)`: a new descriptor for the same socket, owned by
 /// the caller.
 pub fn duplicate(fd: RawFd) -> Result<RawFd, i32> {

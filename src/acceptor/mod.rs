@@ -64,6 +64,10 @@ pub const ACCEPT_BATCH: usize = 128;
 /// backlog does not overflow under a steady load.
 pub const EMFILE_BACKOFF_MS: u64 = 100;
 
+/// How many connections a closing `reusePort` listener takes at most
+/// where the kernel cannot count its queue (see [`Acceptor::drain_and_close`]).
+const DRAIN_UNCOUNTED: usize = 4096;
+
 /// [`EMFILE_BACKOFF_MS`] as a duration, for tokio's timer.
 pub const EMFILE_BACKOFF: Duration = Duration::from_millis(EMFILE_BACKOFF_MS);
 
@@ -341,6 +345,51 @@ impl Acceptor {
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+
+    /// A `reusePort` listener leaving its group (see `crate::listener::leave`):
+    /// with `drain` (a kernel that would reset its queue), takes every
+    /// connection waiting in the kernel's accept queue into this queue, then
+    /// closes the listening socket, all under the state lock so that nothing
+    /// else runs between the last `accept4` and the close; connections
+    /// arriving after that `accept4` go to the group's other listeners, or
+    /// are reset in the microseconds before the close. Without `drain` (the
+    /// kernel migrates its queue) it only closes. Either way what was
+    /// accepted stays queued: returns how many descriptors wait for
+    /// JavaScript, the queue and the part of the last batch it had not
+    /// claimed. A drained peer whose PROXY header has not arrived yet is
+    /// closed (its header would be read on the runtime, after the close).
+    pub fn drain_and_close(&self, drain: bool) -> usize {
+        let (waiting, unread, waker) = {
+            let mut state = self.lock();
+            self.reconcile(&mut state);
+            let mut unread = Vec::new();
+            if let Some(fd) = state.listening().map(Listening::fd).filter(|_| drain) {
+                // What the queue holds, and a batch more for those arriving
+                // meanwhile: a steady flood must not keep the server open.
+                let bound =
+                    socket::pending_connections(fd).unwrap_or(DRAIN_UNCOUNTED) + ACCEPT_BATCH;
+                for _ in 0..bound {
+                    match self.accept(fd) {
+                        Accepted::Conn(conn) => {
+                            if let Admitted::ReadHeader(conn, _) = self.admit(&mut state, conn) {
+                                unread.push(conn);
+                            }
+                        }
+                        Accepted::Skipped | Accepted::Shed => {}
+                        Accepted::WouldBlock | Accepted::Exhausted | Accepted::Error(_) => break,
+                    }
+                }
+            }
+            // Closed here, under the lock, right after the last accept4.
+            drop(state.take_listener());
+            (state.waiting(0), unread, state.take_waker())
+        };
+        drop(unread);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        waiting
     }
 
     /// Stops accepting for good: closes the listening socket (the port or
