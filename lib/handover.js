@@ -16,11 +16,13 @@
 //   'handover' and closes as server.close() would.
 //
 // The successor's side is synchronous (a listen() sets up its handle at
-// once), through blocking native calls each bounded by TIMEOUT_MS. Only the
-// main thread takes part: a worker's servers bind as usual.
+// once), through blocking native calls each bounded by TIMEOUT_MS. Servers
+// of every thread take part, each thread with its own conversation. A
+// server shared across threads (shareAcrossThreads) joins its group when
+// one listens on its address in this process already; the first takes the
+// group's socket over and starts the group on it.
 
 const fs = require('fs');
-const { isMainThread } = require('worker_threads');
 const native = require('./native');
 const { handoverOption, shareAcrossThreads } = require('./options');
 const control = require('./handover-control');
@@ -49,7 +51,7 @@ function useEnvironment() {
 
 // The control socket path `server` takes part through, or null.
 function pathOf(server) {
-  if (!isMainThread || control.isControlServer(server)) return null;
+  if (control.isControlServer(server)) return null;
   const own = handoverOption(server);
   if (own === false) return null;
   if (typeof own === 'string') return own;
@@ -263,6 +265,13 @@ function settle(offer, listening) {
   if (sent !== 0) dropSession(offer.path);
 }
 
+// The file a shared pipe group removes when its last member closes (the
+// group's own, see afterListen for an unshared one): none for an abstract
+// name or TCP.
+function pipeFileOf(request) {
+  return request.path !== undefined && request.path[0] !== 0 ? request.path : null;
+}
+
 // What to ask the old process for, for a listen() on these arguments of
 // setupListenHandle: [request, address, addressType] in the order Node
 // would bind them.
@@ -281,10 +290,12 @@ function candidatesOf(address, port, addressType) {
 // hand-over error to emit).
 function takeForListen(server, address, port, addressType, fd) {
   const path = pathOf(server);
-  if (path === null || typeof fd === 'number' || shareAcrossThreads(server) ||
-      require('./addresses').hasMoreAddresses(server)) return null;
+  if (path === null || typeof fd === 'number' || require('./addresses').hasMoreAddresses(server)) return null;
+  const share = shareAcrossThreads(server);
   try {
     for (const [request, chosenAddress, chosenType] of candidatesOf(address, port, addressType)) {
+      // A group of this process listens there already: join it.
+      if (share && native.shareHasGroup(request.ip ?? null, request.port ?? null, request.path ?? null)) return null;
       let offer;
       try {
         offer = take(path, request);
@@ -296,7 +307,8 @@ function takeForListen(server, address, port, addressType, fd) {
       }
       if (offer === null) continue;
       if (offer.errno !== undefined) return { errno: offer.errno };
-      const handle = require('./handle').adoptHandedOver(offer.fd);
+      const shared = share ? { name: request.path ?? null, unlinkName: pipeFileOf(request) } : null;
+      const handle = require('./handle').adoptHandedOver(offer.fd, shared);
       if (typeof handle === 'number') {
         settle(offer, false);
         return { errno: handle };
@@ -329,7 +341,7 @@ function afterListen(server, taken) {
   control.register(server, path);
   if (taken?.offer === undefined) return;
   settle(taken.offer, true);
-  if (taken.addressType === -1) {
+  if (taken.addressType === -1 && !shareAcrossThreads(server)) {
     // An adopted pipe: its file is this server's now, removed when it
     // closes as libuv removes the file of a pipe it bound — unless it is
     // handed over in turn.

@@ -168,6 +168,31 @@ pub fn listener_share_pipe(
     })
 }
 
+/// Adopts a socket handed over by another process as the socket of a new
+/// group shared across threads (see [`share::adopt`]).
+#[napi(catch_unwind)]
+pub fn listener_share_adopt(
+    id: u32,
+    fd: i32,
+    name: Option<Buffer>,
+    unlink_on_close: Option<Buffer>,
+    thread_id: u32,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.share_adopt(fd, name, unlink_on_close, thread_id)
+    })
+}
+
+/// Whether a group shared across threads listens on TCP `address`:`port`
+/// or on pipe `name` in this process.
+#[napi(catch_unwind)]
+pub fn share_has_group(address: Option<String>, port: Option<u32>, name: Option<Buffer>) -> bool {
+    let tcp = address
+        .as_deref()
+        .zip(port.and_then(|p| u16::try_from(p).ok()));
+    share::has_group(tcp, name.as_deref())
+}
+
 /// Per-member counts of the group listener `id` shares, or null when it
 /// shares nothing.
 #[napi(catch_unwind)]
@@ -414,6 +439,71 @@ pub fn handover_send(fd: i32, message: handover::HandoverMessage, pass: i32) -> 
 #[napi(catch_unwind)]
 pub fn handover_receive(fd: i32) -> handover::HandoverReceived {
     handover::receive(fd)
+}
+
+/// Registers a listening server whose socket can be handed over through
+/// the control socket at `control` (src/handover/offers.rs): an id, or a
+/// negative libuv errno. `onNotice(value)` is called on this thread: 0 asks
+/// it to serve the control socket, another value is the pid of the
+/// successor now listening on the socket.
+#[napi(catch_unwind)]
+pub fn handover_register(
+    env: Env,
+    control: String,
+    address: handover::HandoverMessage,
+    thread_id: u32,
+    fd: i32,
+    on_notice: handover::offers::NoticeCallback,
+) -> Result<i32> {
+    handover::register(&env, control, &address, thread_id, fd, &on_notice)
+}
+
+/// Forgets a registration (its server stopped listening).
+#[napi(catch_unwind)]
+pub fn handover_withdraw(id: u32) {
+    handover::offers::withdraw(id)
+}
+
+/// Sends the socket listening on `address` (a take message) on control
+/// connection `session` as `offer {token}`: the registration's id, 0 when
+/// there is none, or a negative libuv errno.
+#[napi(catch_unwind)]
+pub fn handover_offer(
+    session: i32,
+    control: String,
+    address: handover::HandoverMessage,
+    token: u32,
+) -> Result<i64> {
+    handover::offer(session, &control, &address, token)
+}
+
+/// The successor `pid` confirmed the socket listening on `address` (a take
+/// message): every server on it is told, on its thread. How many were.
+#[napi(catch_unwind)]
+pub fn handover_confirmed(
+    control: String,
+    address: handover::HandoverMessage,
+    pid: u32,
+) -> Result<u32> {
+    handover::handed_over(&control, &address, pid)
+}
+
+/// Whether this thread serves (now) the control socket at `control`.
+#[napi(catch_unwind)]
+pub fn handover_claim_control(control: String, thread_id: u32) -> bool {
+    handover::offers::claim_control(&control, thread_id)
+}
+
+/// Whether a thread of this process serves the control socket at `control`.
+#[napi(catch_unwind)]
+pub fn handover_control_served(control: String) -> bool {
+    handover::offers::control_served(&control)
+}
+
+/// This thread stops serving `control`: whether another thread was asked to.
+#[napi(catch_unwind)]
+pub fn handover_release_control(control: String, thread_id: u32) -> bool {
+    handover::offers::release_control(&control, thread_id)
 }
 
 /// Stops listener `id` accepting for good while the connections it has
