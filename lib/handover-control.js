@@ -19,7 +19,7 @@
 
 const fs = require('fs');
 const net = require('net');
-const { threadId } = require('worker_threads');
+const { isMainThread, threadId } = require('worker_threads');
 const native = require('./native');
 const { admissionOptions } = require('./options');
 
@@ -60,13 +60,11 @@ function unlinkIfOwn(control, path) {
   try { fs.unlinkSync(path); } catch { /* gone already */ }
 }
 
-// Stops serving the control socket at `path`; its file stays when another
-// thread of this process is to serve it next (it replaces the file).
-function releaseControl(path, unlink) {
+function releaseControl(path) {
   const control = controls.get(path);
   if (control === undefined) return;
   controls.delete(path);
-  if (unlink) unlinkIfOwn(control, path);
+  unlinkIfOwn(control, path);
   for (const socket of control.sessions) socket.destroy();
   control.server.close();
 }
@@ -78,8 +76,10 @@ function hookExit() {
   if (exitHooked) return;
   exitHooked = true;
   process.once('exit', () => {
+    // Another thread of the process serving the path next replaces the
+    // file itself.
     for (const [path, control] of controls) {
-      if (!native.handoverReleaseControl(path, threadId)) unlinkIfOwn(control, path);
+      if (isMainThread || native.handoverReleaseControl(path, threadId)) unlinkIfOwn(control, path);
     }
   });
 }
@@ -106,6 +106,11 @@ function ownControl(path) {
     const st = fs.statSync(path);
     control.ino = st.ino;
     control.dev = st.dev;
+    // Once no server of the process is on the path (this thread may serve
+    // it for other threads' servers), it goes.
+    native.handoverControlInPlace(path, threadId, () => {
+      if (controls.get(path) === control && native.handoverReleaseControl(path, threadId)) releaseControl(path);
+    });
   } catch (err) {
     warn(`cannot own the control socket ${path}: ${err.message}`);
     server.close();
@@ -146,6 +151,7 @@ function register(server, path) {
     return;
   }
   registered.set(id, { server, path });
+  controls.get(path)?.server.unref();
   require('./handle').onClose(server._handle, () => withdraw(id));
   if (native.handoverClaimControl(path, threadId)) ownControl(path);
 }
@@ -162,18 +168,25 @@ function notice(id, value) {
   if (entry !== undefined) handedOver(entry.server, value);
 }
 
-// `id`'s server stopped listening: it is no longer offered, and the last
-// one of this thread on a path lets go of the control socket there.
+// `id`'s server stopped listening: it is no longer offered, and the
+// control socket at its path goes once no server of the process uses it
+// (the thread serving it keeps it while servers of other threads do).
 function withdraw(id) {
   const entry = registered.get(id);
   native.handoverWithdraw(id);
   if (entry === undefined) return;
   registered.delete(id);
   const { path } = entry;
-  if (!controls.has(path)) return;
-  for (const other of registered.values()) if (other.path === path) return;
-  const passedOn = native.handoverReleaseControl(path, threadId);
-  releaseControl(path, !passedOn);
+  const control = controls.get(path);
+  if (control === undefined) return;
+  if (native.handoverReleaseControl(path, threadId)) {
+    releaseControl(path);
+  } else {
+    // Servers of other threads are still on the path: this thread stays
+    // to serve their successors (and its conversations with them) until
+    // they are gone.
+    control.server.ref();
+  }
 }
 
 function isControlServer(server) {

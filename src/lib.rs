@@ -458,6 +458,37 @@ pub fn handover_register(
     handover::register(&env, control, &address, thread_id, fd, &on_notice)
 }
 
+/// Keeps control connection `fd` (past its hello) as this process's
+/// conversation with the old process at `path`: false when another thread
+/// keeps one already (`fd` is closed then; use that one).
+#[napi(catch_unwind)]
+pub fn handover_session_keep(path: String, fd: i32) -> bool {
+    handover::keep_session(path, fd)
+}
+
+/// Whether this process converses with an old process at `path`.
+#[napi(catch_unwind)]
+pub fn handover_session_exists(path: String) -> bool {
+    handover::session::exists(&path)
+}
+
+/// Sends `message` on the conversation at `path`, and reads the answer
+/// when `answer` (`ENOTCONN` when there is no conversation).
+#[napi(catch_unwind)]
+pub fn handover_session_exchange(
+    path: String,
+    message: handover::HandoverMessage,
+    answer: bool,
+) -> Result<handover::HandoverReceived> {
+    handover::session::exchange(&path, &message, answer)
+}
+
+/// Ends the conversation at `path`.
+#[napi(catch_unwind)]
+pub fn handover_session_close(path: String) {
+    handover::session::close(&path)
+}
+
 /// Forgets a registration (its server stopped listening).
 #[napi(catch_unwind)]
 pub fn handover_withdraw(id: u32) {
@@ -500,7 +531,20 @@ pub fn handover_control_served(control: String) -> bool {
     handover::offers::control_served(&control)
 }
 
-/// This thread stops serving `control`: whether another thread was asked to.
+/// This thread has put its control socket file at `control`; `onIdle()` is
+/// called on it when no server of the process is left on that path.
+#[napi(catch_unwind)]
+pub fn handover_control_in_place(
+    env: Env,
+    control: String,
+    thread_id: u32,
+    on_idle: handover::offers::NoticeCallback,
+) -> Result<()> {
+    handover::offers::control_in_place(&env, &control, thread_id, &on_idle)
+}
+
+/// This thread, serving `control`, has no server on it left: whether it
+/// stops serving it now (no thread has one).
 #[napi(catch_unwind)]
 pub fn handover_release_control(control: String, thread_id: u32) -> bool {
     handover::offers::release_control(&control, thread_id)

@@ -5,6 +5,8 @@
 //!   (SO_PEERCRED) and the successor's blocking reads.
 //! - [`offers`]: what this process can hand over, from all its threads,
 //!   and which thread serves each control socket.
+//! - [`session`]: a successor's conversation with the old process, shared
+//!   by the successor's threads.
 //!
 //! The conversation itself is driven from JavaScript (lib/handover.js): the
 //! old side reads its control connections as ordinary Node sockets and
@@ -15,9 +17,10 @@
 pub mod edge;
 pub mod offers;
 pub mod protocol;
+pub mod session;
 
 use std::net::IpAddr;
-use std::os::fd::IntoRawFd;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
@@ -318,4 +321,16 @@ pub fn offer(session: i32, control: &str, address: &HandoverMessage, token: u32)
 /// [`offers::handed_over`].
 pub fn handed_over(control: &str, address: &HandoverMessage, pid: u32) -> napi::Result<u32> {
     Ok(offers::handed_over(control, &address_of(address)?, pid))
+}
+
+/// Keeps control connection `fd` as this process's conversation on `path`
+/// (see [`session::keep`]); the descriptor is the registry's either way.
+pub fn keep_session(path: String, fd: i32) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: JavaScript hands over a descriptor `connect` returned, which
+    // it owns and uses no more after this call.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    session::keep(path, fd)
 }

@@ -48,8 +48,30 @@ struct Offerable {
 struct Registry {
     next_id: u32,
     offerables: Vec<Offerable>,
-    /// Control path → the thread serving it.
-    controls: Vec<(String, u32)>,
+    controls: Vec<Control>,
+}
+
+/// A control socket path and the thread serving it.
+struct Control {
+    path: String,
+    thread_id: u32,
+    /// The device and inode of the socket file that thread put at the
+    /// path: a successor process may have replaced it since.
+    file: Option<(u64, u64)>,
+    /// Tells the thread that no server of the process is on the path any
+    /// more (it may be serving it for other threads' servers).
+    notice: Option<Arc<Notice>>,
+}
+
+impl Control {
+    /// Whether the file at the path is still this process's control socket
+    /// (not yet replaced by a successor's), so that another thread should
+    /// serve it when this one lets go.
+    fn still_ours(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Some(file) = self.file else { return false };
+        std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == file)
+    }
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -66,6 +88,34 @@ fn registry() -> MutexGuard<'static, Registry> {
 
 fn tell(notice: &Notice, value: u32) -> bool {
     notice.call(value, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+}
+
+/// A threadsafe function calling `callback` that never keeps the event
+/// loop alive.
+fn notice_of(env: &Env, callback: &NoticeCallback) -> Result<Arc<Notice>> {
+    let notice: Notice = callback
+        .build_threadsafe_function::<u32>()
+        .callee_handled::<false>()
+        .build_callback(|ctx| Ok(ctx.value))?;
+    // SAFETY: on `env`'s thread (called from JavaScript), with a threadsafe
+    // function just created there and not yet aborted.
+    let status = unsafe { napi::sys::napi_unref_threadsafe_function(env.raw(), notice.raw()) };
+    if status != napi::sys::Status::napi_ok {
+        return Err(Error::from_status(Status::from(status)));
+    }
+    Ok(Arc::new(notice))
+}
+
+/// After registrations went: tells the thread serving each path where no
+/// server is left that it may let go.
+fn tell_idle_controls(registry: &Registry) {
+    for control in &registry.controls {
+        if registry.offerables.iter().all(|o| o.control != control.path) {
+            if let Some(notice) = &control.notice {
+                tell(notice, 0);
+            }
+        }
+    }
 }
 
 /// Registers a listening server of thread `thread_id`: `fd` (its listening
@@ -87,16 +137,7 @@ pub fn register(
     };
     // SAFETY: `duplicate` just created this descriptor for us alone.
     let fd = unsafe { OwnedFd::from_raw_fd(dup) };
-    let notice: Notice = on_notice
-        .build_threadsafe_function::<u32>()
-        .callee_handled::<false>()
-        .build_callback(|ctx| Ok(ctx.value))?;
-    // SAFETY: on `env`'s thread (called from JavaScript), with a threadsafe
-    // function just created there and not yet aborted.
-    let status = unsafe { napi::sys::napi_unref_threadsafe_function(env.raw(), notice.raw()) };
-    if status != napi::sys::Status::napi_ok {
-        return Err(Error::from_status(Status::from(status)));
-    }
+    let notice = notice_of(env, on_notice)?;
     let mut registry = registry();
     registry.next_id = registry.next_id.wrapping_add(1).max(1);
     let id = registry.next_id;
@@ -106,7 +147,7 @@ pub fn register(
         address,
         thread_id,
         fd,
-        notice: Arc::new(notice),
+        notice,
     });
     Ok(i32::try_from(id).unwrap_or(i32::MAX))
 }
@@ -117,7 +158,9 @@ pub fn withdraw(id: u32) {
     let removed = {
         let mut registry = registry();
         let pos = registry.offerables.iter().position(|o| o.id == id);
-        pos.map(|pos| registry.offerables.remove(pos))
+        let removed = pos.map(|pos| registry.offerables.remove(pos));
+        tell_idle_controls(&registry);
+        removed
     };
     // Dropped outside the lock: releasing a threadsafe function may wait.
     drop(removed);
@@ -127,33 +170,63 @@ pub fn withdraw(id: u32) {
 /// unless another thread does: whether it is now (or already was) this one.
 pub fn claim_control(control: &str, thread_id: u32) -> bool {
     let mut registry = registry();
-    match registry.controls.iter().find(|(path, _)| path == control) {
-        Some((_, owner)) => *owner == thread_id,
+    match registry.controls.iter().find(|c| c.path == control) {
+        Some(c) => c.thread_id == thread_id,
         None => {
-            registry.controls.push((control.to_string(), thread_id));
+            registry.controls.push(Control {
+                path: control.to_string(),
+                thread_id,
+                file: None,
+                notice: None,
+            });
             true
         }
     }
 }
 
-/// Whether a thread of this process serves the control socket at `control`.
-pub fn control_served(control: &str) -> bool {
-    registry().controls.iter().any(|(path, _)| path == control)
+/// The thread serving `control` has put its socket file there;
+/// `on_idle` is called there when no server of the process is left on it.
+pub fn control_in_place(
+    env: &Env,
+    control: &str,
+    thread_id: u32,
+    on_idle: &NoticeCallback,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::metadata(control).ok().map(|m| (m.dev(), m.ino()));
+    let notice = notice_of(env, on_idle)?;
+    let mut registry = registry();
+    if let Some(c) = registry
+        .controls
+        .iter_mut()
+        .find(|c| c.path == control && c.thread_id == thread_id)
+    {
+        c.file = file;
+        c.notice = Some(notice);
+    }
+    Ok(())
 }
 
-/// Thread `thread_id` stops serving the control socket at `control`.
-/// Another thread with servers on that path is asked to serve it; returns
-/// whether one was (then the socket file must stay for it to replace).
+/// Whether a thread of this process serves the control socket at `control`.
+pub fn control_served(control: &str) -> bool {
+    registry().controls.iter().any(|c| c.path == control)
+}
+
+/// Thread `thread_id`, which serves the control socket at `control`, has
+/// no server on it left: whether it lets go now — only when no thread of
+/// the process has one (their successors reach them through it, and the
+/// conversations it serves would end with it). Its thread's end lets go in
+/// any case ([`thread_gone`]).
 pub fn release_control(control: &str, thread_id: u32) -> bool {
     let mut registry = registry();
+    if registry.offerables.iter().any(|o| o.control == control) {
+        return false;
+    }
     let before = registry.controls.len();
     registry
         .controls
-        .retain(|(path, owner)| !(path == control && *owner == thread_id));
-    if registry.controls.len() == before {
-        return false;
-    }
-    hand_control_on(&mut registry, control, thread_id)
+        .retain(|c| !(c.path == control && c.thread_id == thread_id));
+    registry.controls.len() != before
 }
 
 /// Asks a thread other than `gone` with servers on `control` to serve it.
@@ -168,7 +241,12 @@ fn hand_control_on(registry: &mut Registry, control: &str, gone: u32) -> bool {
     // (a notice that finds the thread gone leaves the next one to try).
     for (thread_id, notice) in heirs {
         if tell(&notice, OWN_CONTROL) {
-            registry.controls.push((control.to_string(), thread_id));
+            registry.controls.push(Control {
+                path: control.to_string(),
+                thread_id,
+                file: None,
+                notice: None,
+            });
             return true;
         }
     }
@@ -184,15 +262,13 @@ pub fn thread_gone(thread_id: u32) {
             .into_iter()
             .partition(|o| o.thread_id == thread_id);
         registry.offerables = kept;
-        let served: Vec<String> = registry
-            .controls
-            .iter()
-            .filter(|(_, owner)| *owner == thread_id)
-            .map(|(path, _)| path.clone())
-            .collect();
-        registry.controls.retain(|(_, owner)| *owner != thread_id);
-        for control in &served {
-            hand_control_on(&mut registry, control, thread_id);
+        let (served, kept): (Vec<Control>, Vec<Control>) = std::mem::take(&mut registry.controls)
+            .into_iter()
+            .partition(|c| c.thread_id == thread_id);
+        registry.controls = kept;
+        // A path a successor has taken over stays the successor's.
+        for control in served.iter().filter(|c| c.still_ours()) {
+            hand_control_on(&mut registry, &control.path, thread_id);
         }
         (gone, served)
     };
@@ -242,6 +318,7 @@ pub fn handed_over(control: &str, address: &Address, pid: u32) -> u32 {
                 .into_iter()
                 .partition(|o| o.control == control && &o.address == address);
         registry.offerables = kept;
+        tell_idle_controls(&registry);
         told
     };
     let mut count = 0;
