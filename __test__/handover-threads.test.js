@@ -176,3 +176,28 @@ test('when the worker serving the control socket ends, another thread serves it:
   assert.strictEqual((await ask({ port: portB, host })).pid, next.child.pid);
   await finish(next);
 });
+
+test('a successor that takes a group\'s socket and dies before confirming: every old member keeps serving, none emits handover', async () => {
+  const ctl = path.join(tempDir(), 'ctl');
+  const port = await freePort();
+  const old = threadsApp(ctl, [{ thread: 'main', port, host, share: true }, { thread: 1, port, host, share: true }]);
+  await eachServer(old, 'listening', 2);
+  const taker = start('handover-taker.js', [ctl, host, String(port)]);
+  await taker.event('offered');
+  taker.send('exit');
+  await taker.exit();
+  const threads = new Set();
+  for (let i = 0; i < 40 && threads.size < 2; i++) {
+    const { pid, thread } = await ask({ port, host });
+    assert.strictEqual(pid, old.child.pid);
+    threads.add(thread);
+  }
+  assert.strictEqual(threads.size, 2, 'both members still get connections');
+  assert.strictEqual(old.events.some((e) => e.event === 'handover'), false);
+  // The socket can be offered again: a successor takes it over.
+  const next = threadsApp(ctl, [{ thread: 'main', port, host, share: true }, { thread: 1, port, host, share: true }]);
+  await eachServer(next, 'listening', 2);
+  await eachServer(old, 'handover', 2);
+  assert.deepStrictEqual(await old.exit(), { code: 0, signal: null });
+  await finish(next);
+});

@@ -300,8 +300,12 @@ function offer(control, socket, session, message) {
     }
     // The same process asks again on a new connection (it gave up on the
     // first, whose end this process has not read yet): the new one counts.
-    control.offers.delete(token);
-    other.offers.delete(token);
+    // On the same connection (two of its threads' group members listening
+    // at once): both offers stand, and either confirmation hands over.
+    if (other !== session) {
+      control.offers.delete(token);
+      other.offers.delete(token);
+    }
   }
   const fd = socket._handle?.fd;
   if (socket.destroyed || socket.writableEnded || typeof fd !== 'number' || fd < 0) return;

@@ -408,7 +408,8 @@ pub fn close_fds(fds: Vec<i32>) {
     }
 }
 
-// --- Hand-over to a successor process (src/handover, lib/handover.js) ---
+// --- Hand-over to a successor process (src/handover, lib/handover.js;
+// between threads: src/handover/surface.rs) ---
 
 /// Decodes the first hand-over frame of `bytes`.
 #[napi(catch_unwind)]
@@ -439,115 +440,6 @@ pub fn handover_send(fd: i32, message: handover::HandoverMessage, pass: i32) -> 
 #[napi(catch_unwind)]
 pub fn handover_receive(fd: i32) -> handover::HandoverReceived {
     handover::receive(fd)
-}
-
-/// Registers a listening server whose socket can be handed over through
-/// the control socket at `control` (src/handover/offers.rs): an id, or a
-/// negative libuv errno. `onNotice(value)` is called on this thread: 0 asks
-/// it to serve the control socket, another value is the pid of the
-/// successor now listening on the socket.
-#[napi(catch_unwind)]
-pub fn handover_register(
-    env: Env,
-    control: String,
-    address: handover::HandoverMessage,
-    thread_id: u32,
-    fd: i32,
-    on_notice: handover::offers::NoticeCallback,
-) -> Result<i32> {
-    handover::register(&env, control, &address, thread_id, fd, &on_notice)
-}
-
-/// Keeps control connection `fd` (past its hello) as this process's
-/// conversation with the old process at `path`: false when another thread
-/// keeps one already (`fd` is closed then; use that one).
-#[napi(catch_unwind)]
-pub fn handover_session_keep(path: String, fd: i32) -> bool {
-    handover::keep_session(path, fd)
-}
-
-/// Whether this process converses with an old process at `path`.
-#[napi(catch_unwind)]
-pub fn handover_session_exists(path: String) -> bool {
-    handover::session::exists(&path)
-}
-
-/// Sends `message` on the conversation at `path`, and reads the answer
-/// when `answer` (`ENOTCONN` when there is no conversation).
-#[napi(catch_unwind)]
-pub fn handover_session_exchange(
-    path: String,
-    message: handover::HandoverMessage,
-    answer: bool,
-) -> Result<handover::HandoverReceived> {
-    handover::session::exchange(&path, &message, answer)
-}
-
-/// Ends the conversation at `path`.
-#[napi(catch_unwind)]
-pub fn handover_session_close(path: String) {
-    handover::session::close(&path)
-}
-
-/// Forgets a registration (its server stopped listening).
-#[napi(catch_unwind)]
-pub fn handover_withdraw(id: u32) {
-    handover::offers::withdraw(id)
-}
-
-/// Sends the socket listening on `address` (a take message) on control
-/// connection `session` as `offer {token}`: the registration's id, 0 when
-/// there is none, or a negative libuv errno.
-#[napi(catch_unwind)]
-pub fn handover_offer(
-    session: i32,
-    control: String,
-    address: handover::HandoverMessage,
-    token: u32,
-) -> Result<i64> {
-    handover::offer(session, &control, &address, token)
-}
-
-/// The successor `pid` confirmed the socket listening on `address` (a take
-/// message): every server on it is told, on its thread. How many were.
-#[napi(catch_unwind)]
-pub fn handover_confirmed(
-    control: String,
-    address: handover::HandoverMessage,
-    pid: u32,
-) -> Result<u32> {
-    handover::handed_over(&control, &address, pid)
-}
-
-/// Whether this thread serves (now) the control socket at `control`.
-#[napi(catch_unwind)]
-pub fn handover_claim_control(control: String, thread_id: u32) -> bool {
-    handover::offers::claim_control(&control, thread_id)
-}
-
-/// Whether a thread of this process serves the control socket at `control`.
-#[napi(catch_unwind)]
-pub fn handover_control_served(control: String) -> bool {
-    handover::offers::control_served(&control)
-}
-
-/// This thread has put its control socket file at `control`; `onIdle()` is
-/// called on it when no server of the process is left on that path.
-#[napi(catch_unwind)]
-pub fn handover_control_in_place(
-    env: Env,
-    control: String,
-    thread_id: u32,
-    on_idle: handover::offers::NoticeCallback,
-) -> Result<()> {
-    handover::offers::control_in_place(&env, &control, thread_id, &on_idle)
-}
-
-/// This thread, serving `control`, has no server on it left: whether it
-/// stops serving it now (no thread has one).
-#[napi(catch_unwind)]
-pub fn handover_release_control(control: String, thread_id: u32) -> bool {
-    handover::offers::release_control(&control, thread_id)
 }
 
 /// Stops listener `id` accepting for good while the connections it has

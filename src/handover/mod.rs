@@ -7,6 +7,7 @@
 //!   and which thread serves each control socket.
 //! - [`session`]: a successor's conversation with the old process, shared
 //!   by the successor's threads.
+//! - `surface`: the N-API functions of those two.
 //!
 //! The conversation itself is driven from JavaScript (lib/handover.js): the
 //! old side reads its control connections as ordinary Node sockets and
@@ -15,6 +16,7 @@
 //! the protocol's types and the plain objects JavaScript sees.
 
 pub mod edge;
+mod surface;
 pub mod offers;
 pub mod protocol;
 pub mod session;
@@ -308,7 +310,12 @@ fn watch_thread(env: &napi::Env, thread_id: u32) -> napi::Result<()> {
 /// Sends the socket listening on `address` as `offer {token}` on control
 /// connection `session`: the registration it came from (> 0), 0 when no
 /// server here listens there, or a negative libuv errno.
-pub fn offer(session: i32, control: &str, address: &HandoverMessage, token: u32) -> napi::Result<i64> {
+pub fn offer(
+    session: i32,
+    control: &str,
+    address: &HandoverMessage,
+    token: u32,
+) -> napi::Result<i64> {
     let address = address_of(address)?;
     Ok(match offers::offer(session, control, &address, token) {
         offers::Offered::Sent(id) => i64::from(id),

@@ -110,7 +110,11 @@ fn notice_of(env: &Env, callback: &NoticeCallback) -> Result<Arc<Notice>> {
 /// server is left that it may let go.
 fn tell_idle_controls(registry: &Registry) {
     for control in &registry.controls {
-        if registry.offerables.iter().all(|o| o.control != control.path) {
+        if registry
+            .offerables
+            .iter()
+            .all(|o| o.control != control.path)
+        {
             if let Some(notice) = &control.notice {
                 tell(notice, 0);
             }
@@ -266,9 +270,12 @@ pub fn thread_gone(thread_id: u32) {
             .into_iter()
             .partition(|c| c.thread_id == thread_id);
         registry.controls = kept;
-        // A path a successor has taken over stays the successor's.
+        // A path a successor has taken over stays the successor's; one no
+        // other thread serves next is removed, as its thread would at exit.
         for control in served.iter().filter(|c| c.still_ours()) {
-            hand_control_on(&mut registry, &control.path, thread_id);
+            if !hand_control_on(&mut registry, &control.path, thread_id) {
+                let _ = std::fs::remove_file(&control.path);
+            }
         }
         (gone, served)
     };

@@ -263,13 +263,15 @@ pub fn bind_tcp(bind: &TcpBind, thread_id: u32) -> Result<Bind, BindError> {
 /// another process.
 pub fn has_group(address: Option<(&str, u16)>, name: Option<&[u8]>) -> bool {
     let registry = registry();
-    registry.iter().any(|entry| match (&entry.key, address, name) {
-        (Key::Tcp(ip, port, _), Some((address, want)), _) => {
-            *port == want && address.parse::<IpAddr>().is_ok_and(|a| a == *ip)
-        }
-        (Key::Pipe(bound), None, Some(name)) => bound.as_slice() == name,
-        _ => false,
-    })
+    registry
+        .iter()
+        .any(|entry| match (&entry.key, address, name) {
+            (Key::Tcp(ip, port, _), Some((address, want)), _) => {
+                *port == want && address.parse::<IpAddr>().is_ok_and(|a| a == *ip)
+            }
+            (Key::Pipe(bound), None, Some(name)) => bound.as_slice() == name,
+            _ => false,
+        })
 }
 
 /// Starts a group on a listening socket another process handed over
