@@ -409,7 +409,10 @@ pub fn close_fds(fds: Vec<i32>) {
 }
 
 // --- Hand-over to a successor process (src/handover, lib/handover.js;
-// between threads: src/handover/surface.rs) ---
+// between threads: src/handover/surface.rs, re-exported so that it is this
+// crate's surface as the rest) ---
+
+pub use handover::surface::*;
 
 /// Decodes the first hand-over frame of `bytes`.
 #[napi(catch_unwind)]

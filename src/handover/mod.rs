@@ -16,10 +16,10 @@
 //! the protocol's types and the plain objects JavaScript sees.
 
 pub mod edge;
-mod surface;
 pub mod offers;
 pub mod protocol;
 pub mod session;
+pub mod surface;
 
 use std::net::IpAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
