@@ -79,7 +79,7 @@ function hookExit() {
     // Another thread of the process serving the path next replaces the
     // file itself.
     for (const [path, control] of controls) {
-      if (isMainThread || native.handoverReleaseControl(path, threadId)) unlinkIfOwn(control, path);
+      if (isMainThread || native.handoverReleaseControl(path, threadId, false)) unlinkIfOwn(control, path);
     }
   });
 }
@@ -99,7 +99,10 @@ function ownControl(path) {
   // A pipe's listen() sets up its handle at once (no lookup).
   server.listen(tmp);
   server.unref();
-  if (server._handle == null) return null;
+  if (server._handle == null) {
+    native.handoverReleaseControl(path, threadId, true);
+    return null;
+  }
   try {
     fs.chmodSync(tmp, 0o600);
     fs.renameSync(tmp, path);
@@ -109,13 +112,13 @@ function ownControl(path) {
     // Once no server of the process is on the path (this thread may serve
     // it for other threads' servers), it goes.
     native.handoverControlInPlace(path, threadId, () => {
-      if (controls.get(path) === control && native.handoverReleaseControl(path, threadId)) releaseControl(path);
+      if (controls.get(path) === control && native.handoverReleaseControl(path, threadId, false)) releaseControl(path);
     });
   } catch (err) {
     warn(`cannot own the control socket ${path}: ${err.message}`);
     server.close();
     try { fs.unlinkSync(tmp); } catch { /* not there */ }
-    native.handoverReleaseControl(path, threadId);
+    native.handoverReleaseControl(path, threadId, true);
     return null;
   }
   controls.set(path, control);
@@ -141,13 +144,13 @@ function register(server, path) {
   let id;
   try {
     id = native.handoverRegister(path, address, threadId, server._handle.fd,
-                                 (value) => notice(id, value));
+                                 (value) => notice(id, path, value));
   } catch {
     // An address the protocol cannot carry (a scoped IPv6 literal).
     return;
   }
   if (id < 0) {
-    warn(`cannot offer ${server._pipeName ?? address.ip}: ${require('util').getSystemErrorName(id)}`);
+    warn(`cannot offer the socket of ${address.ip ?? address.path}: ${require('util').getSystemErrorName(id)}`);
     return;
   }
   registered.set(id, { server, path });
@@ -156,13 +159,14 @@ function register(server, path) {
   if (native.handoverClaimControl(path, threadId)) ownControl(path);
 }
 
-// What the registry says to this thread about registration `id`.
-function notice(id, value) {
+// What the registry says to this thread about registration `id` on `path`.
+function notice(id, path, value) {
   const entry = registered.get(id);
   if (value === OWN_CONTROL) {
-    // The thread serving the path let go and this one is next: its file
-    // is replaced by this thread's socket.
-    if (entry !== undefined && native.handoverClaimControl(entry.path, threadId)) ownControl(entry.path);
+    // The thread serving the path ended and this one is next: its file is
+    // replaced by this thread's socket (which goes as usual once no server
+    // is on the path).
+    if (native.handoverClaimControl(path, threadId)) ownControl(path);
     return;
   }
   if (entry !== undefined) handedOver(entry.server, value);
@@ -179,7 +183,7 @@ function withdraw(id) {
   const { path } = entry;
   const control = controls.get(path);
   if (control === undefined) return;
-  if (native.handoverReleaseControl(path, threadId)) {
+  if (native.handoverReleaseControl(path, threadId, false)) {
     releaseControl(path);
   } else {
     // Servers of other threads are still on the path: this thread stays

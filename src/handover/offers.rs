@@ -219,11 +219,12 @@ pub fn control_served(control: &str) -> bool {
 /// Thread `thread_id`, which serves the control socket at `control`, has
 /// no server on it left: whether it lets go now — only when no thread of
 /// the process has one (their successors reach them through it, and the
-/// conversations it serves would end with it). Its thread's end lets go in
-/// any case ([`thread_gone`]).
-pub fn release_control(control: &str, thread_id: u32) -> bool {
+/// conversations it serves would end with it), unless `force` (it could
+/// not put its socket there). Its thread's end lets go in any case
+/// ([`thread_gone`]).
+pub fn release_control(control: &str, thread_id: u32, force: bool) -> bool {
     let mut registry = registry();
-    if registry.offerables.iter().any(|o| o.control == control) {
+    if !force && registry.offerables.iter().any(|o| o.control == control) {
         return false;
     }
     let before = registry.controls.len();

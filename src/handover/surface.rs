@@ -109,8 +109,9 @@ pub fn handover_control_in_place(
 }
 
 /// This thread, serving `control`, has no server on it left: whether it
-/// stops serving it now (no thread has one).
+/// stops serving it now (no thread has one, or `force`: it could not put
+/// its socket there).
 #[napi(catch_unwind)]
-pub fn handover_release_control(control: String, thread_id: u32) -> bool {
-    super::offers::release_control(&control, thread_id)
+pub fn handover_release_control(control: String, thread_id: u32, force: bool) -> bool {
+    super::offers::release_control(&control, thread_id, force)
 }
