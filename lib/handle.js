@@ -38,6 +38,8 @@ const kReusePort = Symbol('rust-net.reusePort');
 const kDrainServer = Symbol('rust-net.drainServer');
 const kReserved = Symbol('rust-net.reserved');
 const kDraining = Symbol('rust-net.draining');
+// Called when the handle closes (lib/handover-control.js withdraws it).
+const kOnClose = Symbol('rust-net.onClose');
 
 const UV_EINVAL = -22;
 const UV_EEXIST = -17;
@@ -219,6 +221,7 @@ function listen(backlog) {
 function close(callback) {
   if (!this[kClosed] && this[kDrainServer] !== undefined) {
     this[kClosed] = true;
+    this[kOnClose]?.();
     wrapFds.delete(this.fd);
     const result = Object.getPrototypeOf(this).close.call(this, callback);
     if (!closeDraining(this)) {
@@ -230,6 +233,7 @@ function close(callback) {
   }
   if (!this[kClosed]) {
     this[kClosed] = true;
+    this[kOnClose]?.();
     wrapFds.delete(this.fd);
     this[kAdmission]?.close();
     this[kListener].close();
@@ -307,9 +311,12 @@ function takeOverHandle(wrap) {
 
 // A handle over a listening socket handed over by another process
 // (lib/handover.js), or a libuv error number; `fd` is closed on error.
-function adoptHandedOver(fd) {
+// `shared`: { name, unlinkName } to start a group shared across threads on
+// it (name: a pipe's, else null), which this process's servers of other
+// threads then join.
+function adoptHandedOver(fd, shared = null) {
   const listener = new Listener();
-  const err = listener.open(fd);
+  const err = shared === null ? listener.open(fd) : listener.shareAdopt(fd, shared.name, shared.unlinkName);
   if (err) {
     listener.close();
     Listener.closeFds([fd]);
@@ -325,6 +332,11 @@ function stopForHandover(handle) {
   if (!isRustHandle(handle) || handle[kClosed]) return;
   handle[kListener].stopAccepting();
   onconnectionBatch(handle);
+}
+
+// Calls `fn` once when a Rust handle closes (not for other handles).
+function onClose(handle, fn) {
+  if (isRustHandle(handle) && !handle[kClosed]) handle[kOnClose] = fn;
 }
 
 // What Node's setupListenHandle meets when our bind failed: Node reports a
@@ -448,6 +460,7 @@ module.exports = {
   BindErrorHandle,
   attachMoreHandles,
   moreHandlesOf,
+  onClose,
   SocketOptionFailure,
   adoptHandedOver,
   admissionCounts,

@@ -10,11 +10,18 @@
 // asked for is sent with SCM_RIGHTS and this process keeps accepting on it
 // until the successor confirms that it listens; only then does the server
 // stop accepting, emit 'handover' and close as server.close() would.
+//
+// Servers of every thread take part (src/handover/offers.rs): each
+// registers its socket in a process-wide registry in Rust, which one thread
+// per path consults while serving the control socket; a confirmation
+// reaches each server on its own thread (all members of a group shared
+// across threads: they listen on one socket).
 
 const fs = require('fs');
 const net = require('net');
+const { isMainThread, threadId } = require('worker_threads');
 const native = require('./native');
-const { admissionOptions, shareAcrossThreads } = require('./options');
+const { admissionOptions } = require('./options');
 
 // How long the old side waits for a successor's first message.
 const HELLO_TIMEOUT_MS = 5000;
@@ -24,8 +31,13 @@ const REFUSE_LINGER_MS = 1000;
 const kControl = Symbol('rust-net.handover.control');
 const kHandedOver = Symbol('rust-net.handover.done');
 
-// path → { server, ino, dev, servers: Set, offers: Map(token → offer), sessions: Set }
+// The control sockets this thread serves:
+// path → { path, server, ino, dev, offers: Map(token → offer), sessions: Set }
 const controls = new Map();
+// This thread's registered servers: registration id → { server, path }.
+const registered = new Map();
+// What the registry calls a thread with instead of a successor's pid.
+const OWN_CONTROL = 0;
 let nextToken = 1;
 
 function warn(message, code = 'RUST_NET_HANDOVER') {
@@ -64,7 +76,11 @@ function hookExit() {
   if (exitHooked) return;
   exitHooked = true;
   process.once('exit', () => {
-    for (const [path, control] of controls) unlinkIfOwn(control, path);
+    // Another thread of the process serving the path next replaces the
+    // file itself.
+    for (const [path, control] of controls) {
+      if (isMainThread || native.handoverReleaseControl(path, threadId, false)) unlinkIfOwn(control, path);
+    }
   });
 }
 
@@ -75,7 +91,7 @@ function ownControl(path) {
   if (controls.has(path)) return controls.get(path);
   const server = new net.Server();
   server[kControl] = true;
-  const control = { server, ino: -1, dev: -1, servers: new Set(), offers: new Map(), sessions: new Set() };
+  const control = { path, server, ino: -1, dev: -1, offers: new Map(), sessions: new Set() };
   const tmp = `${path}.${process.pid}.tmp`;
   try { fs.unlinkSync(tmp); } catch { /* not there */ }
   server.on('error', (err) => warn(`cannot own the control socket ${path}: ${err.message}`));
@@ -83,17 +99,26 @@ function ownControl(path) {
   // A pipe's listen() sets up its handle at once (no lookup).
   server.listen(tmp);
   server.unref();
-  if (server._handle == null) return null;
+  if (server._handle == null) {
+    native.handoverReleaseControl(path, threadId, true);
+    return null;
+  }
   try {
     fs.chmodSync(tmp, 0o600);
     fs.renameSync(tmp, path);
     const st = fs.statSync(path);
     control.ino = st.ino;
     control.dev = st.dev;
+    // Once no server of the process is on the path (this thread may serve
+    // it for other threads' servers), it goes.
+    native.handoverControlInPlace(path, threadId, () => {
+      if (controls.get(path) === control && native.handoverReleaseControl(path, threadId, false)) releaseControl(path);
+    });
   } catch (err) {
     warn(`cannot own the control socket ${path}: ${err.message}`);
     server.close();
     try { fs.unlinkSync(tmp); } catch { /* not there */ }
+    native.handoverReleaseControl(path, threadId, true);
     return null;
   }
   controls.set(path, control);
@@ -101,33 +126,85 @@ function ownControl(path) {
   return control;
 }
 
+// What a successor asks for to get `server`'s socket (a take message), or
+// null when it cannot be asked for.
+function addressOf(server) {
+  const address = server.address();
+  if (typeof address === 'string') return { type: 'take', path: Buffer.from(address) };
+  if (address === null || typeof address !== 'object') return null;
+  return { type: 'take', ip: address.address, port: address.port };
+}
+
 // `server` listens and takes part through `path`: this process owns the
-// control socket there from now on, until its last such server closes.
+// control socket there from now on (served by the first thread to get
+// there), until its last such server stops listening.
 function register(server, path) {
-  const control = ownControl(path);
-  if (control === null) return;
-  control.servers.add(server);
-  server.once('close', () => {
-    control.servers.delete(server);
-    if (control.servers.size === 0 && controls.get(path) === control) releaseControl(path);
-  });
+  const address = addressOf(server);
+  if (address === null) return;
+  let id;
+  try {
+    id = native.handoverRegister(path, address, threadId, server._handle.fd,
+                                 (value) => notice(id, path, value));
+  } catch {
+    // An address the protocol cannot carry (a scoped IPv6 literal).
+    return;
+  }
+  if (id < 0) {
+    warn(`cannot offer the socket of ${address.ip ?? address.path}: ${require('util').getSystemErrorName(id)}`);
+    return;
+  }
+  registered.set(id, { server, path });
+  controls.get(path)?.server.unref();
+  require('./handle').onClose(server._handle, () => withdraw(id));
+  if (native.handoverClaimControl(path, threadId)) ownControl(path);
+}
+
+// What the registry says to this thread about registration `id` on `path`.
+function notice(id, path, value) {
+  const entry = registered.get(id);
+  if (value === OWN_CONTROL) {
+    // The thread serving the path ended and this one is next: its file is
+    // replaced by this thread's socket (which goes as usual once no server
+    // is on the path).
+    if (native.handoverClaimControl(path, threadId)) ownControl(path);
+    return;
+  }
+  if (entry !== undefined) handedOver(entry.server, value);
+}
+
+// `id`'s server stopped listening: it is no longer offered, and the
+// control socket at its path goes once no server of the process uses it
+// (the thread serving it keeps it while servers of other threads do).
+function withdraw(id) {
+  const entry = registered.get(id);
+  native.handoverWithdraw(id);
+  if (entry === undefined) return;
+  registered.delete(id);
+  const { path } = entry;
+  const control = controls.get(path);
+  if (control === undefined) return;
+  if (native.handoverReleaseControl(path, threadId, false)) {
+    releaseControl(path);
+  } else {
+    // Servers of other threads are still on the path: this thread stays
+    // to serve their successors (and its conversations with them) until
+    // they are gone.
+    control.server.ref();
+  }
 }
 
 function isControlServer(server) {
   return server[kControl] === true;
 }
 
+// Whether a thread of this process serves the control socket at `path`.
 function ownsControl(path) {
-  return controls.has(path);
+  return native.handoverControlServed(path);
 }
 
-// Whether listening server `server` listens on what `message` asks for.
-function matches(server, message) {
-  if (!server.listening || server[kHandedOver]) return false;
-  const address = server.address();
-  if (message.path) return typeof address === 'string' && Buffer.from(address).equals(message.path);
-  return address !== null && typeof address === 'object' &&
-    address.port === message.port && address.address === message.ip;
+// What a take message asks for, as a string to compare offers by.
+function keyOf(message) {
+  return message.path ? `pipe:${message.path.toString('hex')}` : `tcp:${message.ip}:${message.port}`;
 }
 
 function send(socket, message, pass = -1) {
@@ -207,7 +284,8 @@ function answer(control, socket, session, message) {
       }
       control.offers.delete(message.token);
       session.offers.delete(message.token);
-      if (message.type === 'confirm') handedOver(offered.server, session.pid);
+      // Each server on the socket hears of it on its own thread.
+      if (message.type === 'confirm') native.handoverConfirmed(control.path, offered.address, session.pid);
       return;
     }
     default:
@@ -216,14 +294,8 @@ function answer(control, socket, session, message) {
 }
 
 function offer(control, socket, session, message) {
-  // A group shared across threads is not handed over (docs/handover.md):
-  // its other members would go on accepting here.
-  const server = [...control.servers].find((s) => matches(s, message) && !shareAcrossThreads(s));
-  if (server === undefined) {
-    send(socket, { type: 'missing' });
-    return;
-  }
-  const offered = [...control.offers].find(([, o]) => o.server === server);
+  const key = keyOf(message);
+  const offered = [...control.offers].find(([, o]) => o.key === key);
   if (offered !== undefined) {
     const [token, { pid, session: other }] = offered;
     if (pid !== session.pid) {
@@ -232,21 +304,32 @@ function offer(control, socket, session, message) {
     }
     // The same process asks again on a new connection (it gave up on the
     // first, whose end this process has not read yet): the new one counts.
-    control.offers.delete(token);
-    other.offers.delete(token);
+    // On the same connection (two of its threads' group members listening
+    // at once): both offers stand, and either confirmation hands over.
+    if (other !== session) {
+      control.offers.delete(token);
+      other.offers.delete(token);
+    }
   }
+  const fd = socket._handle?.fd;
+  if (socket.destroyed || socket.writableEnded || typeof fd !== 'number' || fd < 0) return;
   const token = nextToken++;
-  control.offers.set(token, { server, pid: session.pid, session });
-  session.offers.add(token);
-  if (send(socket, { type: 'offer', token }, server._handle.fd) !== 0) {
-    control.offers.delete(token);
-    session.offers.delete(token);
+  // The socket listening there, of whichever thread's server (sent by the
+  // registry, which owns a descriptor of it).
+  const id = native.handoverOffer(fd, control.path, message, token);
+  if (id === 0) {
+    send(socket, { type: 'missing' });
+    return;
   }
+  if (id < 0) return;
+  control.offers.set(token, { address: message, key, pid: session.pid, session });
+  session.offers.add(token);
 }
 
 // The successor listens on `server`'s socket: stop accepting (what was
 // accepted still reaches the server), say so, and close as close() would.
 function handedOver(server, pid) {
+  if (server[kHandedOver] || server._handle == null) return;
   server[kHandedOver] = true;
   require('./handle').stopForHandover(server._handle);
   const isHttp = typeof server.closeIdleConnections === 'function';

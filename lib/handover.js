@@ -16,11 +16,13 @@
 //   'handover' and closes as server.close() would.
 //
 // The successor's side is synchronous (a listen() sets up its handle at
-// once), through blocking native calls each bounded by TIMEOUT_MS. Only the
-// main thread takes part: a worker's servers bind as usual.
+// once), through blocking native calls each bounded by TIMEOUT_MS. Servers
+// of every thread take part, each thread with its own conversation. A
+// server shared across threads (shareAcrossThreads) joins its group when
+// one listens on its address in this process already; the first takes the
+// group's socket over and starts the group on it.
 
 const fs = require('fs');
-const { isMainThread } = require('worker_threads');
 const native = require('./native');
 const { handoverOption, shareAcrossThreads } = require('./options');
 const control = require('./handover-control');
@@ -36,6 +38,7 @@ const UV_EACCES = -13;
 const UV_EMFILE = -24;
 const UV_EPIPE = -32;
 const UV_ENOTSOCK = -88;
+const UV_ENOTCONN = -107;
 const UV_ECONNRESET = -104;
 const UV_ECONNREFUSED = -111;
 const UV_EOF = -4095;
@@ -49,7 +52,7 @@ function useEnvironment() {
 
 // The control socket path `server` takes part through, or null.
 function pathOf(server) {
-  if (!isMainThread || control.isControlServer(server)) return null;
+  if (control.isControlServer(server)) return null;
   const own = handoverOption(server);
   if (own === false) return null;
   if (typeof own === 'string') return own;
@@ -64,10 +67,10 @@ function handoverError(code, message, props = {}) {
   return err;
 }
 
-// path → descriptor of this process's connection to the old process. It is
-// kept while the old process answers, so that servers listening later (in
-// another tick) still reach it after this process owns the path.
-const sessions = new Map();
+// This process's connection to the old process on each path is kept in
+// Rust (src/handover/session.rs) while the old process answers, so that
+// servers listening later (in another tick, or another thread) still reach
+// it after this process owns the path.
 
 function closeFd(fd) {
   native.closeFds([fd]);
@@ -75,13 +78,13 @@ function closeFd(fd) {
 
 // What openSession() returns when the old process vanished mid-way.
 const LOST = -1;
+const OPEN = 1;
 
-// A conversation with the old process at `path`: its descriptor, null when
+// Opens the conversation with the old process at `path`: OPEN, null when
 // there is none (no file, a stale file, this process), or LOST. Throws the
 // hand-over errors a listen() reports.
 function openSession(path) {
-  const existing = sessions.get(path);
-  if (existing !== undefined) return existing;
+  if (native.handoverSessionExists(path)) return OPEN;
   if (control.ownsControl(path)) return null;
   const fd = native.handoverConnect(path, TIMEOUT_MS);
   if (fd === UV_ENOENT || fd === UV_ECONNREFUSED || fd === UV_ENOTSOCK) return null;
@@ -123,8 +126,9 @@ function openSession(path) {
     closeFd(fd);
     throw refusedError(reply.message ?? { type: 'nothing' }, path);
   }
-  sessions.set(path, fd);
-  return fd;
+  // Another thread may have opened one meanwhile: that one is used.
+  native.handoverSessionKeep(path, fd);
+  return OPEN;
 }
 
 function refusedError(message, path) {
@@ -137,17 +141,21 @@ function refusedError(message, path) {
                          message.reason ? ` (${message.reason})` : ''}`, { path });
 }
 
-// Sends `message` and reads the answer: { message, fd }, { emfile: true },
-// or null when the old process closed the connection (it exited). Throws on
-// garbage, another protocol version or a timeout.
+// Sends `message` on connection `fd` (or, with fd null, on the process's
+// conversation at `path`) and reads the answer: { message, fd },
+// { emfile: true }, or null when the old process closed the connection (it
+// exited). Throws on garbage, another protocol version or a timeout.
 function exchange(fd, message, path) {
-  const sent = native.handoverSend(fd, message, -1);
-  if (sent === UV_EPIPE || sent === UV_ECONNRESET) return null;
-  if (sent !== 0) {
-    throw handoverError('ERR_RUST_NET_HANDOVER_CONTROL', `cannot write to the control socket ${path}`,
-                        { path, errno: sent });
+  let reply;
+  if (fd === null) {
+    reply = native.handoverSessionExchange(path, message, true);
+    if (reply.code === UV_ENOTCONN) return null;
+  } else {
+    const sent = native.handoverSend(fd, message, -1);
+    if (sent !== 0) return sendFailure(sent, path);
+    reply = native.handoverReceive(fd);
   }
-  const reply = native.handoverReceive(fd);
+  if (reply === null) return null;
   if (reply.code === UV_EOF || reply.code === UV_ECONNRESET) return null;
   if (reply.code === UV_EMFILE) return { emfile: true, fd: -1 };
   if (reply.error != null) {
@@ -163,11 +171,15 @@ function exchange(fd, message, path) {
   return reply;
 }
 
+// A failed write: null when the old process is gone; else throws.
+function sendFailure(code, path) {
+  if (code === UV_EPIPE || code === UV_ECONNRESET) return null;
+  throw handoverError('ERR_RUST_NET_HANDOVER_CONTROL', `cannot write to the control socket ${path}`,
+                      { path, errno: code });
+}
+
 function dropSession(path) {
-  const fd = sessions.get(path);
-  if (fd === undefined) return;
-  sessions.delete(path);
-  closeFd(fd);
+  native.handoverSessionClose(path);
 }
 
 // The process at the other end of each path's last session.
@@ -213,15 +225,15 @@ function waitGone(pid) {
 // or { errno } (EMFILE); throws the errors listen() reports.
 function take(path, request) {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const fd = openSession(path);
-    if (fd === null) return null;
-    if (fd === LOST) {
+    const opened = openSession(path);
+    if (opened === null) return null;
+    if (opened === LOST) {
       waitGone(peers.get(path));
       return null;
     }
     let reply;
     try {
-      reply = exchange(fd, { type: 'take', ...request }, path);
+      reply = exchange(null, { type: 'take', ...request }, path);
     } catch (err) {
       dropSession(path);
       throw err;
@@ -257,10 +269,16 @@ function take(path, request) {
 // Ends an offer: `listening` confirms it (the old server stops accepting),
 // otherwise it is aborted (the old server keeps serving).
 function settle(offer, listening) {
-  const fd = sessions.get(offer.path);
-  if (fd === undefined) return;
-  const sent = native.handoverSend(fd, { type: listening ? 'confirm' : 'abort', token: offer.token }, -1);
-  if (sent !== 0) dropSession(offer.path);
+  const sent = native.handoverSessionExchange(offer.path,
+                                              { type: listening ? 'confirm' : 'abort', token: offer.token }, false);
+  if (sent.code !== 0) dropSession(offer.path);
+}
+
+// The file a shared pipe group removes when its last member closes (the
+// group's own, see afterListen for an unshared one): none for an abstract
+// name or TCP.
+function pipeFileOf(request) {
+  return request.path !== undefined && request.path[0] !== 0 ? request.path : null;
 }
 
 // What to ask the old process for, for a listen() on these arguments of
@@ -281,10 +299,12 @@ function candidatesOf(address, port, addressType) {
 // hand-over error to emit).
 function takeForListen(server, address, port, addressType, fd) {
   const path = pathOf(server);
-  if (path === null || typeof fd === 'number' || shareAcrossThreads(server) ||
-      require('./addresses').hasMoreAddresses(server)) return null;
+  if (path === null || typeof fd === 'number' || require('./addresses').hasMoreAddresses(server)) return null;
+  const share = shareAcrossThreads(server);
   try {
     for (const [request, chosenAddress, chosenType] of candidatesOf(address, port, addressType)) {
+      // A group of this process listens there already: join it.
+      if (share && native.shareHasGroup(request.ip ?? null, request.port ?? null, request.path ?? null)) return null;
       let offer;
       try {
         offer = take(path, request);
@@ -296,7 +316,8 @@ function takeForListen(server, address, port, addressType, fd) {
       }
       if (offer === null) continue;
       if (offer.errno !== undefined) return { errno: offer.errno };
-      const handle = require('./handle').adoptHandedOver(offer.fd);
+      const shared = share ? { name: request.path ?? null, unlinkName: pipeFileOf(request) } : null;
+      const handle = require('./handle').adoptHandedOver(offer.fd, shared);
       if (typeof handle === 'number') {
         settle(offer, false);
         return { errno: handle };
@@ -329,7 +350,7 @@ function afterListen(server, taken) {
   control.register(server, path);
   if (taken?.offer === undefined) return;
   settle(taken.offer, true);
-  if (taken.addressType === -1) {
+  if (taken.addressType === -1 && !shareAcrossThreads(server)) {
     // An adopted pipe: its file is this server's now, removed when it
     // closes as libuv removes the file of a pipe it bound — unless it is
     // handed over in turn.

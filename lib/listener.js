@@ -58,6 +58,14 @@ class Listener {
     return native.listenerSharePipe(this.id, name, unlinkName, padAbstract, threadId);
   }
 
+  // Adopts a socket handed over by another process as a new group's
+  // (shareAcrossThreads); `name` keys a pipe's group, `unlinkName` is the
+  // file removed when the group's last member closes.
+  shareAdopt(fd, name, unlinkName) {
+    this.#shareLoad();
+    return native.listenerShareAdopt(this.id, fd, name, unlinkName, threadId);
+  }
+
   #shareLoad() {
     this.claimed = new Int32Array(LOAD_SLOTS);
     this.claimed[LOAD_MAX] = -1;

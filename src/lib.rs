@@ -168,6 +168,31 @@ pub fn listener_share_pipe(
     })
 }
 
+/// Adopts a socket handed over by another process as the socket of a new
+/// group shared across threads (see [`share::adopt`]).
+#[napi(catch_unwind)]
+pub fn listener_share_adopt(
+    id: u32,
+    fd: i32,
+    name: Option<Buffer>,
+    unlink_on_close: Option<Buffer>,
+    thread_id: u32,
+) -> i32 {
+    with_listener(id, errno::UV_EINVAL, |l| {
+        l.share_adopt(fd, name, unlink_on_close, thread_id)
+    })
+}
+
+/// Whether a group shared across threads listens on TCP `address`:`port`
+/// or on pipe `name` in this process.
+#[napi(catch_unwind)]
+pub fn share_has_group(address: Option<String>, port: Option<u32>, name: Option<Buffer>) -> bool {
+    let tcp = address
+        .as_deref()
+        .zip(port.and_then(|p| u16::try_from(p).ok()));
+    share::has_group(tcp, name.as_deref())
+}
+
 /// Per-member counts of the group listener `id` shares, or null when it
 /// shares nothing.
 #[napi(catch_unwind)]
@@ -400,7 +425,11 @@ pub fn close_fds(fds: Vec<i32>) {
     }
 }
 
-// --- Hand-over to a successor process (src/handover, lib/handover.js) ---
+// --- Hand-over to a successor process (src/handover, lib/handover.js;
+// between threads: src/handover/surface.rs, re-exported so that it is this
+// crate's surface as the rest) ---
+
+pub use handover::surface::*;
 
 /// Decodes the first hand-over frame of `bytes`.
 #[napi(catch_unwind)]

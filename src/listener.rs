@@ -378,6 +378,9 @@ impl Listener {
     /// (lib/handover.js). A pipe's path now belongs to the successor, so
     /// close() leaves it in place.
     pub fn stop_accepting_for_handover(&mut self) {
+        if let Some(seat) = &self.share {
+            seat.stop_for_handover();
+        }
         if let Some(poll) = &self.loop_poll {
             poll.close();
         }

@@ -3,6 +3,11 @@
 //! - [`protocol`]: the messages and their encoding, sans I/O.
 //! - [`edge`]: descriptor passing (SCM_RIGHTS), peer credentials
 //!   (SO_PEERCRED) and the successor's blocking reads.
+//! - [`offers`]: what this process can hand over, from all its threads,
+//!   and which thread serves each control socket.
+//! - [`session`]: a successor's conversation with the old process, shared
+//!   by the successor's threads.
+//! - `surface`: the N-API functions of those two.
 //!
 //! The conversation itself is driven from JavaScript (lib/handover.js): the
 //! old side reads its control connections as ordinary Node sockets and
@@ -11,10 +16,13 @@
 //! the protocol's types and the plain objects JavaScript sees.
 
 pub mod edge;
+pub mod offers;
 pub mod protocol;
+pub mod session;
+pub mod surface;
 
 use std::net::IpAddr;
-use std::os::fd::IntoRawFd;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
@@ -257,4 +265,79 @@ pub fn receive(fd: i32) -> HandoverReceived {
             failed(crate::errno::UV_EINVAL, Some(err.to_string()))
         }
     }
+}
+
+/// The address a `take` message names (how JavaScript describes a
+/// server's address to [`offers`]).
+fn address_of(m: &HandoverMessage) -> napi::Result<Address> {
+    match Message::try_from(m).map_err(napi::Error::from_reason)? {
+        Message::Take(address) => Ok(address),
+        _ => Err(napi::Error::from_reason("an address is a take message")),
+    }
+}
+
+/// Registers a listening server that can be handed over (see
+/// [`offers::register`]); the first registration of a thread also makes
+/// sure the thread's registrations go with it when it ends.
+pub fn register(
+    env: &napi::Env,
+    control: String,
+    address: &HandoverMessage,
+    thread_id: u32,
+    fd: i32,
+    on_notice: &offers::NoticeCallback,
+) -> napi::Result<i32> {
+    let address = address_of(address)?;
+    watch_thread(env, thread_id)?;
+    offers::register(env, control, address, thread_id, fd, on_notice)
+}
+
+thread_local! {
+    static WATCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Once per thread: when its environment goes (a worker terminated, or the
+/// process exiting), its registrations and the control sockets it served go
+/// too — the latter to another thread with servers on them.
+fn watch_thread(env: &napi::Env, thread_id: u32) -> napi::Result<()> {
+    if WATCHED.with(|watched| watched.replace(true)) {
+        return Ok(());
+    }
+    env.add_env_cleanup_hook(thread_id, offers::thread_gone)?;
+    Ok(())
+}
+
+/// Sends the socket listening on `address` as `offer {token}` on control
+/// connection `session`: the registration it came from (> 0), 0 when no
+/// server here listens there, or a negative libuv errno.
+pub fn offer(
+    session: i32,
+    control: &str,
+    address: &HandoverMessage,
+    token: u32,
+) -> napi::Result<i64> {
+    let address = address_of(address)?;
+    Ok(match offers::offer(session, control, &address, token) {
+        offers::Offered::Sent(id) => i64::from(id),
+        offers::Offered::Missing => 0,
+        offers::Offered::Failed(code) => i64::from(code),
+    })
+}
+
+/// The successor `pid` confirmed the socket listening on `address`: see
+/// [`offers::handed_over`].
+pub fn handed_over(control: &str, address: &HandoverMessage, pid: u32) -> napi::Result<u32> {
+    Ok(offers::handed_over(control, &address_of(address)?, pid))
+}
+
+/// Keeps control connection `fd` as this process's conversation on `path`
+/// (see [`session::keep`]); the descriptor is the registry's either way.
+pub fn keep_session(path: String, fd: i32) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: JavaScript hands over a descriptor `connect` returned, which
+    // it owns and uses no more after this call.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    session::keep(path, fd)
 }

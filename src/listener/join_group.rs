@@ -79,6 +79,24 @@ impl Listener {
         self.set_shared(share::bind_pipe(&name, pad_abstract, unlink, thread_id))
     }
 
+    /// Adopts a listening socket handed over by another process as a new
+    /// group's (or joins the group that formed on its address meanwhile).
+    /// `name`: a pipe's name, its key; `unlink_on_close`: the file the
+    /// group removes when its last member closes.
+    pub fn share_adopt(
+        &mut self,
+        fd: i32,
+        name: Option<Buffer>,
+        unlink_on_close: Option<Buffer>,
+        thread_id: u32,
+    ) -> i32 {
+        if self.kind.is_some() {
+            return errno::UV_EINVAL;
+        }
+        let unlink = unlink_on_close.map(|path| PathBuf::from(std::ffi::OsStr::from_bytes(&path)));
+        self.set_shared(share::adopt(fd, name.as_deref(), unlink, thread_id))
+    }
+
     /// Listening as a member of a group: a queue-only acceptor, woken by a
     /// threadsafe function as with the runtime placement, whose claim
     /// Int32Array also carries the load its JavaScript publishes.

@@ -76,8 +76,10 @@ struct Group {
     socket: Mutex<Socket>,
     members: Arc<Members>,
     next_member: AtomicU64,
-    /// The socket file a pipe group created, removed when the group closes.
-    unlink_on_close: Option<PathBuf>,
+    /// The socket file a pipe group created, removed when the group closes
+    /// — unless the socket was handed over to another process, whose file
+    /// it is then.
+    unlink_on_close: Mutex<Option<PathBuf>>,
 }
 
 impl Group {
@@ -87,7 +89,7 @@ impl Group {
             socket: Mutex::new(Socket::Bound(bound)),
             members: Arc::new(Members::default()),
             next_member: AtomicU64::new(1),
-            unlink_on_close,
+            unlink_on_close: Mutex::new(unlink_on_close),
         })
     }
 
@@ -181,8 +183,25 @@ impl Group {
             acceptor.shutdown();
         }
         drop(socket);
-        if let Some(path) = &self.unlink_on_close {
+        if let Some(path) = self.take_unlink() {
             let _ = std::fs::remove_file(path);
+        }
+    }
+
+    fn take_unlink(&self) -> Option<PathBuf> {
+        self.unlink_on_close
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    /// A successor process listens on the group's socket (docs/handover.md):
+    /// the group stops accepting for good, for every member at once. What
+    /// was accepted still reaches the members, and a pipe's file stays.
+    fn stop_for_handover(&self) {
+        self.take_unlink();
+        if let Some(acceptor) = self.acceptor() {
+            acceptor.stop_accepting();
         }
     }
 }
@@ -231,6 +250,61 @@ pub fn bind_tcp(bind: &TcpBind, thread_id: u32) -> Result<Bind, BindError> {
     };
     let key = Key::Tcp(local.ip(), local.port(), bind.ipv6_only);
     let group = Group::new(bound, None);
+    registry.push(Entry {
+        key,
+        group: Arc::clone(&group),
+        seats: 1,
+    });
+    Ok(Bind::Seat(Seat::new(group, thread_id)))
+}
+
+/// Whether a group listens on `address:port` (TCP) or pipe `name`: a
+/// server of this process can join it, rather than take a socket over from
+/// another process.
+pub fn has_group(address: Option<(&str, u16)>, name: Option<&[u8]>) -> bool {
+    let registry = registry();
+    registry
+        .iter()
+        .any(|entry| match (&entry.key, address, name) {
+            (Key::Tcp(ip, port, _), Some((address, want)), _) => {
+                *port == want && address.parse::<IpAddr>().is_ok_and(|a| a == *ip)
+            }
+            (Key::Pipe(bound), None, Some(name)) => bound.as_slice() == name,
+            _ => false,
+        })
+}
+
+/// Starts a group on a listening socket another process handed over
+/// (docs/handover.md), keyed by the address it listens on (`name` for a
+/// pipe): later servers of this process join it as if it had been bound
+/// here. On error the caller still owns `fd`.
+pub fn adopt(
+    fd: RawFd,
+    name: Option<&[u8]>,
+    unlink_on_close: Option<PathBuf>,
+    thread_id: u32,
+) -> Result<Bind, i32> {
+    let mut registry = registry();
+    let bound = socket::adopt(fd)?;
+    let key = match (bound.kind, name) {
+        (Kind::Pipe, Some(name)) => Key::Pipe(name.to_vec()),
+        (Kind::Tcp, _) => {
+            let local = bound.socket.local_addr().ok().and_then(|a| a.as_socket());
+            let Some(local) = local else {
+                return Ok(Bind::Plain(bound));
+            };
+            let v6_only = local.is_ipv6() && bound.socket.only_v6().unwrap_or(false);
+            Key::Tcp(local.ip(), local.port(), v6_only)
+        }
+        _ => return Ok(Bind::Plain(bound)),
+    };
+    if let Some(seat) = join(&mut registry, &key, thread_id) {
+        // A group formed meanwhile: this socket is the same one, or another
+        // that cannot listen here anyway.
+        drop(bound);
+        return Ok(Bind::Seat(seat));
+    }
+    let group = Group::new(bound, unlink_on_close);
     registry.push(Entry {
         key,
         group: Arc::clone(&group),
@@ -356,6 +430,12 @@ impl Seat {
             let entry = registry.remove(pos);
             entry.group.close();
         }
+    }
+
+    /// The group's socket was handed over to another process: no member
+    /// accepts any more (see [`Group::stop_for_handover`]).
+    pub fn stop_for_handover(&self) {
+        self.group.stop_for_handover();
     }
 
     /// The group's admission settings (PROXY protocol), once it listens.
