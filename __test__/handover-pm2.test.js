@@ -131,32 +131,39 @@ test('pm2 deploys (fork mode, blue/green entries) under load refuse or fail no r
         answered.set(pid, (answered.get(pid) ?? 0) + 1);
       } catch (err) {
         errors.push(err.code ?? err.message);
+        // A server that is gone must not turn the loop into a spin.
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
     }
   });
 
   const deployed = [serving];
-  for (const [next, old] of [['app-green', 'app-blue'], ['app-blue', 'app-green'], ['app-green', 'app-blue']]) {
-    const oldPid = serving;
-    await run('/bin/sh', [deploy]);
-    state = await until((a) => a[next]?.status === 'online' && a[old].status === 'stopped',
-      `${next} online and ${old} stopped`);
-    serving = state[next].pid;
-    deployed.push(serving);
-    assert.notStrictEqual(serving, oldPid);
-    // The old process exited by itself with 0 and pm2 did not start it again.
-    assert.strictEqual(state[old].exitCode, 0);
-    assert.strictEqual(state[old].pid, 0);
-    assert.throws(() => process.kill(oldPid, 0), { code: 'ESRCH' });
-    // Load reaches the new process before the next deploy.
-    const seen = answered.get(serving) ?? 0;
-    const deadline = Date.now() + 5000;
-    while ((answered.get(serving) ?? 0) <= seen + 20 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+  // The clients stop however the deploys end, so a failure cannot leave
+  // them looping and this file never exiting.
+  try {
+    for (const [next, old] of [['app-green', 'app-blue'], ['app-blue', 'app-green'], ['app-green', 'app-blue']]) {
+      const oldPid = serving;
+      await run('/bin/sh', [deploy]);
+      state = await until((a) => a[next]?.status === 'online' && a[old].status === 'stopped',
+        `${next} online and ${old} stopped`);
+      serving = state[next].pid;
+      deployed.push(serving);
+      assert.notStrictEqual(serving, oldPid);
+      // The old process exited by itself with 0 and pm2 did not start it again.
+      assert.strictEqual(state[old].exitCode, 0);
+      assert.strictEqual(state[old].pid, 0);
+      assert.throws(() => process.kill(oldPid, 0), { code: 'ESRCH' });
+      // Load reaches the new process before the next deploy.
+      const seen = answered.get(serving) ?? 0;
+      const deadline = Date.now() + 5000;
+      while ((answered.get(serving) ?? 0) <= seen + 20 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     }
+  } finally {
+    stopped = true;
+    await Promise.all(loops);
   }
-  stopped = true;
-  await Promise.all(loops);
 
   assert.deepStrictEqual(errors, []);
   for (const pid of deployed) assert.ok(answered.get(pid) > 0, `process ${pid} answered: ${JSON.stringify([...answered])}`);
