@@ -10,9 +10,8 @@
 const { after, test } = require('node:test');
 const assert = require('assert');
 const fs = require('fs');
-const net = require('net');
 const path = require('path');
-const { freePort, killAll, start, tempDir } = require('./helpers/handover');
+const { ask, freePort, hammer, killAll, start, tempDir } = require('./helpers/handover');
 
 after(killAll);
 
@@ -23,46 +22,11 @@ function threadsApp(ctl, servers) {
 }
 
 // Connects and reads `<pid> <threadId>`.
-function ask(target) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(target);
-    let data = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk) => { data += chunk; });
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const [pid, thread] = data.trim().split(' ').map(Number);
-      if (Number.isInteger(pid) && Number.isInteger(thread)) resolve({ pid, thread });
-      else reject(new Error(`answer: ${JSON.stringify(data)}`));
-    });
-    socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
+function askThread(target) {
+  return ask(target, (data) => {
+    const [pid, thread] = data.split(' ').map(Number);
+    return Number.isInteger(pid) && Number.isInteger(thread) ? { pid, thread } : undefined;
   });
-}
-
-// Keeps `parallel` clients connecting to `target` until stop(): what
-// answered (`pid thread` → count) and the errors seen.
-function hammer(target, parallel = 4) {
-  let stopped = false;
-  const answers = new Map();
-  const errors = [];
-  const loops = Array.from({ length: parallel }, async () => {
-    while (!stopped) {
-      try {
-        const { pid, thread } = await ask(target);
-        const key = `${pid} ${thread}`;
-        answers.set(key, (answers.get(key) ?? 0) + 1);
-      } catch (err) {
-        errors.push(err.code ?? err.message);
-      }
-    }
-  });
-  return {
-    stop: async () => {
-      stopped = true;
-      await Promise.all(loops);
-      return { answers, errors };
-    },
-  };
 }
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,7 +47,7 @@ async function eachServer(proc, name, count) {
 async function replaceUnderLoad(ctl, servers, targets, times) {
   const procs = [threadsApp(ctl, servers)];
   const listening = [await eachServer(procs[0], 'listening', servers.length)];
-  const loads = targets.map((target) => hammer(target));
+  const loads = targets.map((target) => hammer(() => askThread(target).then(({ pid, thread }) => `${pid} ${thread}`)));
   for (let i = 0; i < times; i++) {
     await pause(150);
     const old = procs[procs.length - 1];
@@ -173,7 +137,7 @@ test('when the worker serving the control socket ends, another thread serves it:
   assert.strictEqual(listening.address.port, portB);
   assert.strictEqual((await old.waitFor((e) => e.event === 'handover', "'handover'")).from, next.child.pid);
   assert.deepStrictEqual(await old.exit(), { code: 0, signal: null });
-  assert.strictEqual((await ask({ port: portB, host })).pid, next.child.pid);
+  assert.strictEqual((await askThread({ port: portB, host })).pid, next.child.pid);
   await finish(next);
 });
 
@@ -188,7 +152,7 @@ test('a successor that takes a group\'s socket and dies before confirming: every
   await taker.exit();
   const threads = new Set();
   for (let i = 0; i < 40 && threads.size < 2; i++) {
-    const { pid, thread } = await ask({ port, host });
+    const { pid, thread } = await askThread({ port, host });
     assert.strictEqual(pid, old.child.pid);
     threads.add(thread);
   }

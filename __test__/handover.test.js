@@ -12,7 +12,7 @@ const assert = require('assert');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const { app, askPid, converse, frames, freePort, killAll, start, tempDir } = require('./helpers/handover');
+const { app, askPid, converse, frames, freePort, hammer, killAll, start, tempDir } = require('./helpers/handover');
 
 after(killAll);
 
@@ -20,31 +20,6 @@ const host = '127.0.0.1';
 
 function netApp(ctl, port, extra = {}) {
   return app({ handover: ctl, servers: [{ kind: 'net', port, host }], ...extra });
-}
-
-// Keeps `parallel` clients connecting to `target` until stop(); resolves
-// with the pids that answered and the errors seen.
-function hammer(target, parallel = 4) {
-  let stopped = false;
-  const pids = new Map();
-  const errors = [];
-  const loops = Array.from({ length: parallel }, async () => {
-    while (!stopped) {
-      try {
-        const pid = await askPid(target);
-        pids.set(pid, (pids.get(pid) ?? 0) + 1);
-      } catch (err) {
-        errors.push(err.code ?? err.message);
-      }
-    }
-  });
-  return {
-    stop: async () => {
-      stopped = true;
-      await Promise.all(loops);
-      return { pids, errors };
-    },
-  };
 }
 
 test('a successor adopts the socket while clients connect: none refused, the old server emits handover, closes, and its process exits', async () => {
@@ -55,7 +30,7 @@ test('a successor adopts the socket while clients connect: none refused, the old
   assert.strictEqual(first.rust, true);
   assert.ok(fs.statSync(ctl).isSocket(), 'the old process owns the control socket');
   assert.strictEqual(fs.statSync(ctl).mode & 0o777, 0o600);
-  const load = hammer({ port, host });
+  const load = hammer(() => askPid({ port, host }));
   await new Promise((resolve) => setTimeout(resolve, 100));
   const next = netApp(ctl, port);
   const listening = await next.event('listening');
@@ -66,7 +41,7 @@ test('a successor adopts the socket while clients connect: none refused, the old
   await old.event('close');
   assert.deepStrictEqual(await old.exit(), { code: 0, signal: null });
   await new Promise((resolve) => setTimeout(resolve, 100));
-  const { pids, errors } = await load.stop();
+  const { answers: pids, errors } = await load.stop();
   assert.deepStrictEqual(errors, []);
   assert.ok(pids.get(old.child.pid) > 0 && pids.get(next.child.pid) > 0, JSON.stringify([...pids]));
   // The successor owns the control socket now: a third process replaces it.

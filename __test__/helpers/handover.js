@@ -123,9 +123,10 @@ function app(spec, options) {
   return start('handover-app.js', [JSON.stringify(spec)], options);
 }
 
-// Connects (to { port, host } or { path }) and reads the pid the server
-// answers with; rejects with the connection's error (ECONNREFUSED, ...).
-function askPid(target) {
+// Connects (to { port, host } or { path }) and resolves with the server's
+// answer as `parse` reads it (undefined: not an answer, a rejection);
+// rejects with the connection's error (ECONNREFUSED, ...).
+function ask(target, parse) {
   return new Promise((resolve, reject) => {
     const socket = net.connect(target);
     let data = '';
@@ -133,11 +134,44 @@ function askPid(target) {
     socket.on('data', (chunk) => { data += chunk; });
     socket.on('error', reject);
     socket.on('end', () => {
-      const pid = Number.parseInt(data, 10);
-      if (Number.isInteger(pid)) resolve(pid); else reject(new Error(`answer: ${JSON.stringify(data)}`));
+      const answer = parse(data.trim());
+      if (answer !== undefined) resolve(answer); else reject(new Error(`answer: ${JSON.stringify(data)}`));
     });
     socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
   });
+}
+
+// The pid the server answers with.
+function askPid(target) {
+  return ask(target, (data) => {
+    const pid = Number.parseInt(data, 10);
+    return Number.isInteger(pid) ? pid : undefined;
+  });
+}
+
+// Keeps `parallel` loops calling `request` until stop(); resolves with how
+// often each answer came (answer -> count) and the errors seen.
+function hammer(request, parallel = 4) {
+  let stopped = false;
+  const answers = new Map();
+  const errors = [];
+  const loops = Array.from({ length: parallel }, async () => {
+    while (!stopped) {
+      try {
+        const answer = await request();
+        answers.set(answer, (answers.get(answer) ?? 0) + 1);
+      } catch (err) {
+        errors.push(err.code ?? err.message);
+      }
+    }
+  });
+  return {
+    stop: async () => {
+      stopped = true;
+      await Promise.all(loops);
+      return { answers, errors };
+    },
+  };
 }
 
 // An http GET of `/` on `target` ({ port, host } or { socketPath }) through
@@ -211,4 +245,4 @@ function u32(n) {
   return b;
 }
 
-module.exports = { app, askPid, converse, frames, freePort, httpPid, killAll, start, tempDir };
+module.exports = { app, ask, askPid, converse, hammer, frames, freePort, httpPid, killAll, start, tempDir };

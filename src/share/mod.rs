@@ -249,13 +249,25 @@ pub fn bind_tcp(bind: &TcpBind, thread_id: u32) -> Result<Bind, BindError> {
         return Ok(Bind::Plain(bound));
     };
     let key = Key::Tcp(local.ip(), local.port(), bind.ipv6_only);
-    let group = Group::new(bound, None);
+    Ok(found(&mut registry, key, bound, None, thread_id))
+}
+
+/// Registers a new group on `bound` under `key`, with its first seat (the
+/// caller holds the registry lock and found no group there).
+fn found(
+    registry: &mut Vec<Entry>,
+    key: Key,
+    bound: Bound,
+    unlink_on_close: Option<PathBuf>,
+    thread_id: u32,
+) -> Bind {
+    let group = Group::new(bound, unlink_on_close);
     registry.push(Entry {
         key,
         group: Arc::clone(&group),
         seats: 1,
     });
-    Ok(Bind::Seat(Seat::new(group, thread_id)))
+    Bind::Seat(Seat::new(group, thread_id))
 }
 
 /// Whether a group listens on `address:port` (TCP) or pipe `name`: a
@@ -304,13 +316,7 @@ pub fn adopt(
         drop(bound);
         return Ok(Bind::Seat(seat));
     }
-    let group = Group::new(bound, unlink_on_close);
-    registry.push(Entry {
-        key,
-        group: Arc::clone(&group),
-        seats: 1,
-    });
-    Ok(Bind::Seat(Seat::new(group, thread_id)))
+    Ok(found(&mut registry, key, bound, unlink_on_close, thread_id))
 }
 
 /// Binds a Unix domain socket shared across threads at `name`, or joins the
@@ -327,13 +333,7 @@ pub fn bind_pipe(
         return Ok(Bind::Seat(seat));
     }
     let bound = socket::bind_pipe(name, pad_abstract)?;
-    let group = Group::new(bound, unlink_on_close);
-    registry.push(Entry {
-        key,
-        group: Arc::clone(&group),
-        seats: 1,
-    });
-    Ok(Bind::Seat(Seat::new(group, thread_id)))
+    Ok(found(&mut registry, key, bound, unlink_on_close, thread_id))
 }
 
 /// One server's place in a group, from bind to close.
