@@ -141,7 +141,7 @@ test('a proxyProtocol server hands over: the successor reads the headers, the ol
   const port = await freePort();
   // The slow header must outlive a successor's start (a process on a busy
   // CI machine can take a second): a short timeout would reset it first.
-  const options = { proxyProtocol: { trusted: [host], timeout: 4000 } };
+  const options = { proxyProtocol: { trusted: [host], timeout: 2000 } };
   const spec = { handover: ctl, servers: [{ kind: 'net', port, host, options }] };
   const old = app(spec);
   const { pid: oldPid } = await old.event('listening');
