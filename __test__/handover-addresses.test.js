@@ -6,13 +6,13 @@
 // 'handover' once and closes when every socket the successor took is
 // confirmed. A successor on fewer addresses takes those, and the old server
 // closes the others with it, serving what waited in their queues; one on
-// more binds the new ones. Real processes on both sides, on 127.0.0.1 and
-// ::1 (as addresses.test.js).
+// more binds the new ones; one whose listen() fails takes nothing. Real
+// processes on both sides, on 127.0.0.1 and ::1 (as addresses.test.js).
 
 const { after, test } = require('node:test');
 const assert = require('assert');
 const path = require('path');
-const { app, askPid, freePort, hammer, killAll, tempDir } = require('./helpers/handover');
+const { app, askPid, freePort, hammer, killAll, start, tempDir } = require('./helpers/handover');
 
 after(killAll);
 
@@ -116,4 +116,32 @@ test('a successor on more addresses takes the old ones and binds the new one; a 
   for (const host of [v4, v6]) assert.strictEqual(await askPid({ port, host }), third.child.pid);
   third.kill('SIGTERM');
   await third.exit();
+});
+
+test("a successor that cannot take one of its addresses fails its listen() as a whole and gives back the one it took: the old server keeps serving both", async () => {
+  const ctl = path.join(tempDir(), 'ctl');
+  const port = await freePort();
+  const old = addressesApp(ctl, port, [v4, v6]);
+  const { pid: oldPid } = await old.event('listening');
+  // Another successor holds the second address's socket, unconfirmed.
+  const taker = start('handover-taker.js', [ctl, v6, String(port)]);
+  await taker.event('offered');
+  const loser = addressesApp(ctl, port, [v4, v6]);
+  const error = await loser.event('error');
+  assert.strictEqual(error.code, 'ERR_RUST_NET_HANDOVER_BUSY');
+  await loser.exit();
+  assert.strictEqual(loser.events.some((e) => e.event === 'listening'), false);
+  taker.send('exit');
+  await taker.exit();
+  for (const host of [v4, v6]) assert.strictEqual(await askPid({ port, host }), oldPid);
+  assert.strictEqual(handovers(old), 0);
+  // Both sockets can be taken afterwards.
+  const next = addressesApp(ctl, port, [v4, v6]);
+  await next.event('listening');
+  assert.strictEqual((await old.event('handover')).from, next.child.pid);
+  assert.deepStrictEqual(await old.exit(), { code: 0, signal: null });
+  assert.strictEqual(handovers(old), 1);
+  for (const host of [v4, v6]) assert.strictEqual(await askPid({ port, host }), next.child.pid);
+  next.kill('SIGTERM');
+  await next.exit();
 });
