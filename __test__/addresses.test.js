@@ -157,8 +157,6 @@ test('bad addresses throw as Node throws for its listen() options', () => {
     [{ port: 0, host: '::1', addresses: ['::1'] }, 'ERR_INVALID_ARG_VALUE', /cannot be combined with 'host'/],
     [{ port: 0, addresses: ['::1'], shareAcrossThreads: true }, 'ERR_INVALID_ARG_VALUE',
       /cannot be combined with 'shareAcrossThreads'/],
-    [{ port: 0, addresses: ['::1'], handover: '/tmp/rust-net-never.sock' }, 'ERR_INVALID_ARG_VALUE',
-      /cannot be combined with 'handover'/],
   ];
   for (const [options, code, message] of cases) {
     assert.throws(() => server.listen(options), { code, message }, JSON.stringify(options));
@@ -168,13 +166,15 @@ test('bad addresses throw as Node throws for its listen() options', () => {
                 { code: 'ERR_RUST_NET_NATIVE_MISSING' });
 });
 
-test("a server on several addresses stays out of its createServer()'s hand-over: it binds, and offers nothing", async () => {
+test('a server on several addresses takes part in hand-over (createServer() or listen() option): it owns the control socket until it closes', async () => {
   const control = path.join(os.tmpdir(), `rust-net-addresses-handover-${process.pid}.sock`);
-  const server = rustNet.createServer({ handover: control });
-  server.listen({ port: 0, addresses: ['127.0.0.1', '::1'] });
-  await once(server, 'listening');
-  const offered = fs.existsSync(control);
-  assert.strictEqual(server.addresses().length, 2);
-  await closeServer(server);
-  assert.strictEqual(offered, false, 'no control socket for a successor');
+  for (const [server, own] of [[rustNet.createServer({ handover: control }), {}],
+    [rustNet.createServer(), { handover: control }]]) {
+    server.listen({ port: 0, addresses: ['127.0.0.1', '::1'], ...own });
+    await once(server, 'listening');
+    assert.strictEqual(server.addresses().length, 2);
+    assert.ok(fs.statSync(control).isSocket(), 'a control socket for a successor');
+    await closeServer(server);
+    assert.strictEqual(fs.existsSync(control), false, 'removed once the server closed');
+  }
 });

@@ -19,9 +19,7 @@ const { uvExceptionWithHostPort } = require('./socket-options');
 // The addresses after the first, for the server's pending listen().
 const kMoreAddresses = Symbol('rust-net.moreAddresses');
 // listen() options that `addresses` cannot be combined with.
-// (`handover` too: a successor would adopt the first address's socket and
-// find the others still bound by the old process.)
-const EXCLUSIVE = ['host', 'path', 'fd', 'handle', 'systemd', 'handover'];
+const EXCLUSIVE = ['host', 'path', 'fd', 'handle', 'systemd'];
 
 // listen()'s arguments with `addresses` replaced by `host: addresses[0]`,
 // or null when it has no `addresses`; the rest are kept for _listen2. Throws
@@ -60,12 +58,6 @@ function takeMoreAddresses(server) {
   const more = server[kMoreAddresses] ?? null;
   server[kMoreAddresses] = null;
   return more !== null && more.length > 0 ? more : null;
-}
-
-// Whether the server's pending listen() has addresses after the first: such
-// a server stays out of a process-wide hand-over (lib/handover.js).
-function hasMoreAddresses(server) {
-  return (server[kMoreAddresses]?.length ?? 0) > 0;
 }
 
 // Binds and listens on each of `addresses` at the port the server's handle
@@ -108,4 +100,4 @@ function listenOnMore(server, addresses, backlog, bindOne) {
   return handles;
 }
 
-module.exports = { addressesListenArgs, hasMoreAddresses, listenOnMore, takeMoreAddresses };
+module.exports = { addressesListenArgs, listenOnMore, takeMoreAddresses };

@@ -38,6 +38,8 @@ const kReusePort = Symbol('rust-net.reusePort');
 const kDrainServer = Symbol('rust-net.drainServer');
 const kReserved = Symbol('rust-net.reserved');
 const kDraining = Symbol('rust-net.draining');
+// Drain on close whatever the socket (drainAlways below), not only reusePort.
+const kDrainAlways = Symbol('rust-net.drainAlways');
 // Called when the handle closes (lib/handover-control.js withdraws it).
 const kOnClose = Symbol('rust-net.onClose');
 
@@ -166,7 +168,7 @@ function deliverDrained(handle) {
 function closeDraining(handle) {
   const server = handle[kDrainServer];
   if (server === undefined) return false;
-  const waiting = handle[kListener].closeDraining();
+  const waiting = handle[kListener].closeDraining(handle[kDrainAlways] === true);
   if (waiting < 0) return false;
   if (waiting === 0) {
     handle[kAdmission]?.close();
@@ -432,6 +434,15 @@ function drainOnClose(handle, server) {
   if (isRustHandle(handle) && handle[kReusePort] === true) handle[kDrainServer] = server;
 }
 
+// Makes the close of a Rust handle take the connections waiting in its
+// kernel queue first, whatever its socket: an address of a server on
+// several addresses that the successor did not take (lib/handover-control.js).
+function drainAlways(handle, server) {
+  if (!isRustHandle(handle)) return;
+  handle[kDrainServer] = server;
+  handle[kDrainAlways] = true;
+}
+
 // Where a Rust handle will accept ('auto', 'runtime' or 'event-loop'), set
 // before it listens; other handles are left alone.
 function setPlacement(handle, placement) {
@@ -469,6 +480,7 @@ module.exports = {
   DEFAULT_IPV4_ADDR,
   DEFAULT_IPV6_ADDR,
   createServerHandle,
+  drainAlways,
   drainOnClose,
   placementOf,
   setPlacement,

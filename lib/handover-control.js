@@ -32,10 +32,14 @@ const kControl = Symbol('rust-net.handover.control');
 const kHandedOver = Symbol('rust-net.handover.done');
 
 // The control sockets this thread serves:
-// path → { path, server, ino, dev, offers: Map(token → offer), sessions: Set }
+// path → { path, server, ino, dev, offers: Map(token → offer), sessions: Set,
+//          confirmed: [{ address, pid }] held back (settlePending) }
 const controls = new Map();
 // This thread's registered servers: registration id → { server, path }.
 const registered = new Map();
+// Each registered listening handle's registration id (a server on several
+// addresses has one per address).
+const registrationOf = new WeakMap();
 // What the registry calls a thread with instead of a successor's pid.
 const OWN_CONTROL = 0;
 let nextToken = 1;
@@ -91,7 +95,7 @@ function ownControl(path) {
   if (controls.has(path)) return controls.get(path);
   const server = new net.Server();
   server[kControl] = true;
-  const control = { path, server, ino: -1, dev: -1, offers: new Map(), sessions: new Set() };
+  const control = { path, server, ino: -1, dev: -1, offers: new Map(), sessions: new Set(), confirmed: [] };
   const tmp = `${path}.${process.pid}.tmp`;
   try { fs.unlinkSync(tmp); } catch { /* not there */ }
   server.on('error', (err) => warn(`cannot own the control socket ${path}: ${err.message}`));
@@ -127,9 +131,14 @@ function ownControl(path) {
 }
 
 // What a successor asks for to get `server`'s socket (a take message), or
-// null when it cannot be asked for.
-function addressOf(server) {
-  const address = server.address();
+// null when it cannot be asked for; `handle`: another address's handle of
+// a server on several addresses.
+function addressOf(server, handle) {
+  let address = server.address();
+  if (handle !== server._handle) {
+    address = {};
+    if (handle.getsockname(address) !== 0) return null;
+  }
   if (typeof address === 'string') return { type: 'take', path: Buffer.from(address) };
   if (address === null || typeof address !== 'object') return null;
   return { type: 'take', ip: address.address, port: address.port };
@@ -137,26 +146,31 @@ function addressOf(server) {
 
 // `server` listens and takes part through `path`: this process owns the
 // control socket there from now on (served by the first thread to get
-// there), until its last such server stops listening.
-function register(server, path) {
-  const address = addressOf(server);
-  if (address === null) return;
+// there), until its last such server stops listening. `handle`: one of the
+// other addresses of a server on several (lib/addresses.js), registered
+// in `group`, the id returned for its first address. Returns the
+// registration's id, or 0 when it cannot be offered.
+function register(server, path, handle = server._handle, group = 0) {
+  const address = addressOf(server, handle);
+  if (address === null) return 0;
   let id;
   try {
-    id = native.handoverRegister(path, address, threadId, server._handle.fd,
+    id = native.handoverRegister(path, address, threadId, handle.fd, group,
                                  (value) => notice(id, path, value));
   } catch {
     // An address the protocol cannot carry (a scoped IPv6 literal).
-    return;
+    return 0;
   }
   if (id < 0) {
     warn(`cannot offer the socket of ${address.ip ?? address.path}: ${require('util').getSystemErrorName(id)}`);
-    return;
+    return 0;
   }
   registered.set(id, { server, path });
+  registrationOf.set(handle, id);
   controls.get(path)?.server.unref();
-  require('./handle').onClose(server._handle, () => withdraw(id));
+  require('./handle').onClose(handle, () => withdraw(id));
   if (native.handoverClaimControl(path, threadId)) ownControl(path);
+  return id;
 }
 
 // What the registry says to this thread about registration `id` on `path`.
@@ -257,6 +271,7 @@ function serveSession(control, socket) {
     control.sessions.delete(socket);
     // Offers never confirmed: this process keeps serving on them.
     for (const token of session.offers) control.offers.delete(token);
+    settlePending(control);
   });
 }
 
@@ -284,13 +299,30 @@ function answer(control, socket, session, message) {
       }
       control.offers.delete(message.token);
       session.offers.delete(message.token);
-      // Each server on the socket hears of it on its own thread.
-      if (message.type === 'confirm') native.handoverConfirmed(control.path, offered.address, session.pid);
+      if (message.type === 'confirm') control.confirmed.push({ address: offered.address, pid: session.pid });
+      settlePending(control);
       return;
     }
     default:
       refuse(socket, 'unexpected', `${message.type} from a successor`);
   }
+}
+
+// Passes on the confirmations received, each server on the socket hearing
+// of it on its own thread — except those of a server on several addresses
+// while another of its addresses is offered and not settled yet: such a
+// server hands over once, when every socket of it a successor took is
+// confirmed (an address nobody took closes with it).
+function settlePending(control) {
+  if (control.confirmed.length === 0) return;
+  const outstanding = new Set([...control.offers.values()].map((o) => o.key));
+  control.confirmed = control.confirmed.filter(({ address, pid }) => {
+    if (outstanding.size > 0 && native.handoverSiblings(control.path, address).some((a) => outstanding.has(keyOf(a)))) {
+      return true;
+    }
+    native.handoverConfirmed(control.path, address, pid);
+    return false;
+  });
 }
 
 function offer(control, socket, session, message) {
@@ -328,10 +360,19 @@ function offer(control, socket, session, message) {
 
 // The successor listens on `server`'s socket: stop accepting (what was
 // accepted still reaches the server), say so, and close as close() would.
+// A server on several addresses stops accepting on each socket the
+// successor took (confirmed: no longer registered); one it did not take
+// keeps accepting until the close, which first takes what waits in its
+// queue, so that nothing queued there is reset.
 function handedOver(server, pid) {
   if (server[kHandedOver] || server._handle == null) return;
   server[kHandedOver] = true;
-  require('./handle').stopForHandover(server._handle);
+  const handles = require('./handle');
+  for (const handle of [server._handle, ...handles.moreHandlesOf(server._handle)]) {
+    const id = registrationOf.get(handle);
+    if (id !== undefined && !native.handoverRegistered(id)) handles.stopForHandover(handle);
+    else handles.drainAlways(handle, server);
+  }
   const isHttp = typeof server.closeIdleConnections === 'function';
   // An http server answers each request from now on with `Connection:
   // close`, so every connection ends after its next response.

@@ -299,7 +299,7 @@ function candidatesOf(address, port, addressType) {
 // hand-over error to emit).
 function takeForListen(server, address, port, addressType, fd) {
   const path = pathOf(server);
-  if (path === null || typeof fd === 'number' || require('./addresses').hasMoreAddresses(server)) return null;
+  if (path === null || typeof fd === 'number') return null;
   const share = shareAcrossThreads(server);
   try {
     for (const [request, chosenAddress, chosenType] of candidatesOf(address, port, addressType)) {
@@ -331,23 +331,53 @@ function takeForListen(server, address, port, addressType, fd) {
   return null;
 }
 
-// After Node's set-up of a listen(): confirm or abort what was taken, and
-// own the control socket for the next successor once listening.
-function afterListen(server, taken) {
+// The successor's part of binding one of the other addresses of a server
+// on several (lib/addresses.js, after the first, on the first's port):
+// null when there is nothing to take over there (bind as usual);
+// otherwise { handle, offer } with the handed-over socket, { errno }, or
+// { error } (a hand-over error: the listen() fails).
+function takeAddress(server, ip, port) {
+  const path = pathOf(server);
+  if (path === null || typeof port !== 'number' || port <= 0) return null;
+  let offer;
+  try {
+    offer = take(path, { ip, port });
+  } catch (err) {
+    if (!err.code?.startsWith('ERR_RUST_NET_HANDOVER')) return null;
+    return { error: Object.assign(err, { syscall: 'listen', address: ip, port }) };
+  }
+  if (offer === null) return null;
+  if (offer.errno !== undefined) return { errno: offer.errno };
+  const handle = require('./handle').adoptHandedOver(offer.fd);
+  if (typeof handle === 'number') {
+    settle(offer, false);
+    return { errno: handle };
+  }
+  return { handle, offer };
+}
+
+// After Node's set-up of a listen(): confirm or abort what was taken (the
+// first address's `taken`, and `moreTaken` from takeAddress), and own the
+// control socket for the next successor once listening. Only a listen()
+// that succeeded as a whole confirms anything.
+function afterListen(server, taken, moreTaken = []) {
   const path = pathOf(server);
   if (path === null) return;
-  const listening = server._handle != null && server._handle === taken?.handle;
-  if (taken?.offer !== undefined && !listening) {
-    settle(taken.offer, false);
+  const handle = server._handle;
+  const more = handle != null ? require('./handle').moreHandlesOf(handle) : [];
+  const failed = handle == null || (taken?.offer !== undefined && handle !== taken.handle) ||
+    !require('./server').isRustServer(server);
+  for (const t of moreTaken) if (failed || !more.includes(t.handle)) settle(t.offer, false);
+  if (failed) {
+    if (taken?.offer !== undefined) settle(taken.offer, false);
     return;
   }
-  if (server._handle == null || !require('./server').isRustServer(server)) return;
-  // A server on several addresses (lib/addresses.js) is not offered: its
-  // successor would find all but the first still bound here.
-  if (require('./handle').moreHandlesOf(server._handle).length > 0) return;
-  // The path first, then the confirmation: a process that comes next asks
-  // this one, which already listens.
-  control.register(server, path);
+  // The path first, then the confirmations: a process that comes next asks
+  // this one, which already listens. Each address of a server on several
+  // is offered on its own, matched by its address.
+  const group = control.register(server, path);
+  for (const other of more) control.register(server, path, other, group);
+  for (const t of moreTaken) settle(t.offer, true);
   if (taken?.offer === undefined) return;
   settle(taken.offer, true);
   if (taken.addressType === -1 && !shareAcrossThreads(server)) {
@@ -368,6 +398,7 @@ module.exports = {
   pathOf,
   settle,
   take,
+  takeAddress,
   takeForListen,
   useEnvironment,
 };

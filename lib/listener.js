@@ -102,7 +102,7 @@ class Listener {
   // queue where the kernel would reset them, closes the socket, and returns
   // how many accepted connections wait for take() before close(); -1 when it
   // did nothing (not such a server: close() loses nothing).
-  closeDraining() { return native.listenerCloseDraining(this.id); }
+  closeDraining(always = false) { return native.listenerCloseDraining(this.id, always); }
 
   // Handed over to another process: stop accepting, keep the queue.
   stopAccepting() { native.listenerStopAccepting(this.id); }

@@ -46,7 +46,7 @@ const { threadShareStats, trackLoad } = require('./share');
 const { systemdListenArgs } = require('./systemd');
 const { addressesListenArgs, listenOnMore, takeMoreAddresses } = require('./addresses');
 const { serverStats } = require('./stats');
-const { afterListen, takeForListen } = require('./handover');
+const { afterListen, takeAddress, takeForListen } = require('./handover');
 
 function emitError(server, err) {
   server.emit('error', err);
@@ -164,9 +164,16 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
                                [address, port, addressType, backlog, fd, flags]);
   if (bindOptions.share) trackLoad(this);
   const more = takeMoreAddresses(this);
+  // The other addresses' sockets taken from a process this one replaces.
+  const moreTaken = [];
   if (more !== null && this._handle !== null && rustHandles.has(this._handle)) {
     const handles = listenOnMore(this, more, backlog, (moreAddress, boundPort) => {
-      const handle = createServerHandle(moreAddress, boundPort, net.isIP(moreAddress), undefined, flags, bindOptions);
+      const adopted = takeAddress(this, moreAddress, boundPort);
+      if (adopted?.error) return adopted.error;
+      if (adopted?.errno !== undefined) return adopted.errno;
+      if (adopted !== null) moreTaken.push(adopted);
+      const handle = adopted?.handle ??
+        createServerHandle(moreAddress, boundPort, net.isIP(moreAddress), undefined, flags, bindOptions);
       if (handle instanceof SocketOptionFailure) {
         return socketOptionError(handle.err, handle.option, moreAddress, boundPort);
       }
@@ -180,7 +187,7 @@ function setupListenHandle(address, port, addressType, backlog, fd, flags) {
     });
     if (handles !== null) attachMoreHandles(this._handle, handles);
   }
-  afterListen(this, taken);
+  afterListen(this, taken, moreTaken);
   return result;
 }
 Server.prototype._listen2 = setupListenHandle;

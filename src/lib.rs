@@ -310,10 +310,10 @@ pub fn listener_close(env: Env, id: u32) -> Result<()> {
 /// kernel queue where the kernel would reset them, then closes the socket;
 /// returns how many accepted connections wait for `take()` before
 /// `listenerClose`, or -1 when nothing was done and `listenerClose` alone
-/// loses nothing.
+/// loses nothing. `always`: any listener's, not only a `reusePort` one's.
 #[napi(catch_unwind)]
-pub fn listener_close_draining(id: u32) -> i32 {
-    with_listener(id, -1, |l| l.close_draining())
+pub fn listener_close_draining(id: u32, always: bool) -> i32 {
+    with_listener(id, -1, |l| l.close_draining(always))
 }
 
 /// Sets listener `id`'s blockList and PROXY protocol settings (before

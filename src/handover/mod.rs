@@ -285,11 +285,22 @@ pub fn register(
     address: &HandoverMessage,
     thread_id: u32,
     fd: i32,
+    group: u32,
     on_notice: &offers::NoticeCallback,
 ) -> napi::Result<i32> {
     let address = address_of(address)?;
     watch_thread(env, thread_id)?;
-    offers::register(env, control, address, thread_id, fd, on_notice)
+    offers::register(env, control, address, thread_id, fd, group, on_notice)
+}
+
+/// The other addresses of the server on `address` (see
+/// [`offers::siblings`]), as take messages.
+pub fn siblings(control: &str, address: &HandoverMessage) -> napi::Result<Vec<HandoverMessage>> {
+    let address = address_of(address)?;
+    Ok(offers::siblings(control, &address)
+        .into_iter()
+        .map(|a| HandoverMessage::from(&Message::Take(a)))
+        .collect())
 }
 
 thread_local! {

@@ -35,6 +35,9 @@ pub const OWN_CONTROL: u32 = 0;
 
 struct Offerable {
     id: u32,
+    /// The registrations of one server on several addresses share this
+    /// (the first one's id); a server on one address has its own id.
+    group: u32,
     control: String,
     address: Address,
     thread_id: u32,
@@ -125,14 +128,17 @@ fn tell_idle_controls(registry: &Registry) {
 /// Registers a listening server of thread `thread_id`: `fd` (its listening
 /// socket, duplicated here) listens on `address` and takes part through
 /// `control`. `on_notice` is called on that thread with [`OWN_CONTROL`] or
-/// a successor's pid; it never keeps the event loop alive. Returns the
-/// registration's id (> 0) or a negative libuv errno.
+/// a successor's pid; it never keeps the event loop alive. `group`: 0, or
+/// the id of the registration of the same server's first address (a server
+/// on several addresses). Returns the registration's id (> 0) or a
+/// negative libuv errno.
 pub fn register(
     env: &Env,
     control: String,
     address: Address,
     thread_id: u32,
     fd: RawFd,
+    group: u32,
     on_notice: &NoticeCallback,
 ) -> Result<i32> {
     let dup = match crate::socket::duplicate(fd) {
@@ -147,6 +153,7 @@ pub fn register(
     let id = registry.next_id;
     registry.offerables.push(Offerable {
         id,
+        group: if group == 0 { id } else { group },
         control,
         address,
         thread_id,
@@ -282,6 +289,35 @@ pub fn thread_gone(thread_id: u32) {
     };
     drop(removed);
     drop(served);
+}
+
+/// Whether registration `id` is still offerable: neither confirmed to a
+/// successor nor withdrawn.
+pub fn is_registered(id: u32) -> bool {
+    registry().offerables.iter().any(|o| o.id == id)
+}
+
+/// The other addresses of the server listening on `address` through
+/// `control` (a server on several addresses), still offerable: the old side
+/// holds back a confirmation while a successor has one of them offered and
+/// not yet settled, so that the server hands over all it was asked for at
+/// once.
+pub fn siblings(control: &str, address: &Address) -> Vec<Address> {
+    let registry = registry();
+    let Some(group) = registry
+        .offerables
+        .iter()
+        .find(|o| o.control == control && &o.address == address)
+        .map(|o| o.group)
+    else {
+        return Vec::new();
+    };
+    registry
+        .offerables
+        .iter()
+        .filter(|o| o.group == group && o.control == control && &o.address != address)
+        .map(|o| o.address.clone())
+        .collect()
 }
 
 /// What [`offer`] did.

@@ -14,7 +14,8 @@ use super::HandoverMessage;
 /// the control socket at `control` (src/handover/offers.rs): an id, or a
 /// negative libuv errno. `onNotice(value)` is called on this thread: 0 asks
 /// it to serve the control socket, another value is the pid of the
-/// successor now listening on the socket.
+/// successor now listening on the socket. `group`: 0, or the id of the
+/// first address's registration of a server on several addresses.
 #[napi(catch_unwind)]
 pub fn handover_register(
     env: Env,
@@ -22,9 +23,27 @@ pub fn handover_register(
     address: HandoverMessage,
     thread_id: u32,
     fd: i32,
+    group: u32,
     on_notice: NoticeCallback,
 ) -> Result<i32> {
-    super::register(&env, control, &address, thread_id, fd, &on_notice)
+    super::register(&env, control, &address, thread_id, fd, group, &on_notice)
+}
+
+/// Whether registration `id` is still offerable (not confirmed to a
+/// successor, not withdrawn).
+#[napi(catch_unwind)]
+pub fn handover_registered(id: u32) -> bool {
+    super::offers::is_registered(id)
+}
+
+/// The other addresses (take messages) of the server registered on
+/// `address` through `control`, when it listens on several.
+#[napi(catch_unwind)]
+pub fn handover_siblings(
+    control: String,
+    address: HandoverMessage,
+) -> Result<Vec<HandoverMessage>> {
+    super::siblings(&control, &address)
 }
 
 /// Keeps control connection `fd` (past its hello) as this process's

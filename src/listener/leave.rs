@@ -21,8 +21,12 @@ impl Listener {
     /// -1, having done nothing, where `close()` loses nothing: no
     /// `reusePort`, a socket shared across threads or handed over to a
     /// successor (which accepts from that queue now), or not listening.
-    pub fn close_draining(&mut self) -> i32 {
-        if !self.reuse_port || self.share.is_some() {
+    /// `always`: drain any listener's socket, `reusePort` or not — an
+    /// address of a server on several addresses that its successor did not
+    /// take closes with the server's hand-over, and its queue must not be
+    /// reset then (docs/handover.md).
+    pub fn close_draining(&mut self, always: bool) -> i32 {
+        if !(self.reuse_port || always) || self.share.is_some() {
             return -1;
         }
         let Some(acceptor) = &self.acceptor else {
@@ -35,7 +39,8 @@ impl Listener {
         if let Some(poll) = &self.loop_poll {
             poll.close();
         }
-        let drain = !socket::migrates_accept_queue();
+        // Only a SO_REUSEPORT group has another listener to move the queue to.
+        let drain = !self.reuse_port || !socket::migrates_accept_queue();
         i32::try_from(acceptor.drain_and_close(drain)).unwrap_or(i32::MAX)
     }
 }
