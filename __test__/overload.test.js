@@ -13,6 +13,7 @@ const diagnosticsChannel = require('diagnostics_channel');
 const { test } = require('node:test');
 const { Worker } = require('worker_threads');
 const rustNet = require('..');
+const { assertOptionErrors } = require('./helpers/options');
 
 // The worker: one connection, then (once rust-net has accepted it and the
 // main thread's loop has left it untaken) `rest` more; after `hold` ms it
@@ -147,13 +148,7 @@ test('bad values throw Node-style errors; the pair with shareAcrossThreads is re
     [{ shedAbove: null }, 'ERR_INVALID_ARG_TYPE', TypeError],
     [{ pauseAcceptAfter: 10, shareAcrossThreads: true }, 'ERR_INCOMPATIBLE_OPTION_PAIR', TypeError],
   ];
-  for (const [options, code, type] of cases) {
-    assert.throws(() => rustNet.createServer(options), (err) => err instanceof type && err.code === code,
-                  `createServer(${JSON.stringify(options)})`);
-    const server = rustNet.createServer();
-    assert.throws(() => server.listen({ port: 0, ...options }), (err) => err instanceof type && err.code === code,
-                  `listen(${JSON.stringify(options)})`);
-  }
+  assertOptionErrors(cases);
   assert.throws(() => rustNet.createServer({ pauseAcceptAfter: 1e10 }), {
     message: 'The value of "options.pauseAcceptAfter" is out of range. It must be >= 1 && <= 2147483647. ' +
       'Received 10_000_000_000',
